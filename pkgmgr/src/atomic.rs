@@ -1,0 +1,20 @@
+//! Atomic file replacement: a reader sees the old file or the new one, never half.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Write a file atomically: temp file in the same directory, fsync, rename. A symlink at `path`
+/// is replaced by a regular file (callers that must write through links resolve them first).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io("cannot write to", dir))?;
+    tmp.write_all(bytes).map_err(Error::io("cannot write", path))?;
+    tmp.as_file().sync_all().map_err(Error::io("cannot sync", path))?;
+    tmp.persist(path).map_err(|e| Error::io("cannot write", path)(e.error))?;
+    Ok(())
+}

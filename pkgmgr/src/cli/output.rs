@@ -1,0 +1,67 @@
+//! Human output on stderr (cargo-style status lines), machine output on stdout (`--json`).
+
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+
+const STATUS: Style = AnsiColor::Green.on_default().bold();
+const WARNING: Style = AnsiColor::Yellow.on_default().bold();
+const ERROR: Style = AnsiColor::Red.on_default().bold();
+const HELP: Style = AnsiColor::Cyan.on_default().bold();
+
+/// Where and how much to print.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    /// `-q`: nothing on stderr but errors.
+    pub quiet: bool,
+    /// `--json`: one document on stdout.
+    pub json: bool,
+    /// `-v`: more detail.
+    pub verbose: bool,
+}
+
+impl Printer {
+    /// A cargo-style status line: right-aligned green verb, then the message.
+    pub fn status(&self, verb: &str, message: impl std::fmt::Display) {
+        if !self.quiet {
+            let mut err = anstream::stderr();
+            let _ = writeln!(err, "{STATUS}{verb:>12}{STATUS:#} {message}");
+        }
+    }
+
+    /// A detail line shown with `-v`.
+    pub fn detail(&self, message: impl std::fmt::Display) {
+        if self.verbose && !self.quiet {
+            let _ = writeln!(anstream::stderr(), "{:>12} {message}", "");
+        }
+    }
+
+    /// A warning (shown even with `-q`: warnings matter).
+    pub fn warn(&self, message: impl std::fmt::Display) {
+        let _ = writeln!(anstream::stderr(), "{WARNING}warning{WARNING:#}: {message}");
+    }
+
+    /// An error and what to do about it.
+    pub fn error(&self, message: impl std::fmt::Display, hint: Option<&str>) {
+        let mut err = anstream::stderr();
+        let _ = writeln!(err, "{ERROR}error{ERROR:#}: {message}");
+        if let Some(hint) = hint {
+            let _ = writeln!(err, "  {HELP}help{HELP:#}: {hint}");
+        }
+    }
+
+    /// The `--json` document (only in JSON mode).
+    pub fn document(&self, value: &impl serde::Serialize) {
+        if self.json {
+            let mut out = std::io::stdout().lock();
+            let _ = serde_json::to_writer_pretty(&mut out, value);
+            let _ = writeln!(out);
+        }
+    }
+
+    /// Plain data on stdout in human mode (e.g. `pack schema`).
+    pub fn data(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+    }
+}

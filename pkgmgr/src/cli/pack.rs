@@ -1,0 +1,275 @@
+//! `aibox pack`: lint, build, publish, sign, verify, inspect, schema.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::Printer;
+use aibox_pkgmgr::cosign::{self, PublicKey};
+use aibox_pkgmgr::pack::{self, BuildOptions, BuiltPack};
+use aibox_pkgmgr::store::{self, RegistryConfig, Store, StoreLocation};
+use aibox_pkgmgr::{Digest, Error, PackRef, Result};
+
+#[derive(Debug, Subcommand)]
+pub enum PackCommand {
+    /// Check pack.yaml files against the schema; errors name file, line and column.
+    Lint {
+        /// Pack folders (each holding pack.yaml).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
+    /// Build a pack into a store (default: an OCI layout) without signing.
+    Build {
+        /// The pack folder.
+        dir: PathBuf,
+        /// Where to put it: oci:DIR (default oci:./out) or docker://HOST/NAMESPACE.
+        #[arg(short = 'o', long = "output", default_value = "oci:./out")]
+        output: String,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+    /// Build, push and sign a pack.
+    Publish {
+        /// The pack folder.
+        dir: PathBuf,
+        /// The store: docker://HOST/NAMESPACE or oci:DIR.
+        #[arg(long)]
+        to: String,
+        /// Cosign private key to sign with (password from COSIGN_PASSWORD). Without it the pack
+        /// is pushed unsigned and installs will refuse it.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+    /// Sign a published pack with a Cosign key.
+    Sign {
+        /// docker://HOST/NAMESPACE/NAME:TAG, NAME@sha256:..., or oci:DIR:NAME:TAG.
+        reference: String,
+        /// Cosign private key (password from COSIGN_PASSWORD).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Verify a pack's Cosign signature against public keys.
+    Verify {
+        /// docker://HOST/NAMESPACE/NAME:TAG, NAME@sha256:..., or oci:DIR:NAME:TAG.
+        reference: String,
+        /// Cosign public key(s); a signature by any of them is accepted.
+        #[arg(long = "key", required = true)]
+        keys: Vec<PathBuf>,
+    },
+    /// Show a pack's manifest, digests, pack manifest and signatures.
+    Inspect {
+        /// docker://HOST/NAMESPACE/NAME:TAG, NAME@sha256:..., or oci:DIR:NAME:TAG.
+        reference: String,
+        /// Check signatures against these public keys.
+        #[arg(long = "key")]
+        keys: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of pack.yaml.
+    Schema,
+}
+
+/// Options shared by build and publish.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// Move an existing version tag to this build (published versions are otherwise immutable).
+    #[arg(long)]
+    force: bool,
+    /// Value of the org.opencontainers.image.source annotation (default: the pack folder).
+    #[arg(long)]
+    source: Option<String>,
+    /// zstd compression level of the layer.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    compression_level: i32,
+}
+
+pub async fn run(cmd: PackCommand, printer: Printer) -> Result<()> {
+    match cmd {
+        PackCommand::Lint { dirs } => lint(&dirs, printer),
+        PackCommand::Build { dir, output, build } => {
+            let store = open_store(&output).await?;
+            let built = build_pack(&dir, &build, printer)?;
+            let outcome = push(store.as_ref(), &built, build.force, printer).await?;
+            printer.document(&outcome);
+            Ok(())
+        }
+        PackCommand::Publish { dir, to, key, build } => publish(&dir, &to, key.as_deref(), &build, printer).await,
+        PackCommand::Sign { reference, key } => {
+            let reference = PackRef::parse(&reference)?;
+            let signing_key = load_key(&key)?;
+            let store = open_store(&reference.store.to_string()).await?;
+            let digest = resolve(store.as_ref(), &reference).await?;
+            let outcome = cosign::sign(store.as_ref(), &reference.name, &digest, &signing_key).await?;
+            if outcome.added {
+                printer.status("Signed", format!("{reference} ({digest}) with key {}", short(&outcome.key)));
+            } else {
+                printer.status("Signed", format!("{reference} already carries a signature by key {}", short(&outcome.key)));
+            }
+            printer.document(&outcome);
+            Ok(())
+        }
+        PackCommand::Verify { reference, keys } => {
+            let reference = PackRef::parse(&reference)?;
+            let keys = load_public_keys(&keys)?;
+            let store = open_store(&reference.store.to_string()).await?;
+            let digest = resolve(store.as_ref(), &reference).await?;
+            let verified = cosign::verify(store.as_ref(), &reference.name, &digest, &keys).await?;
+            for v in &verified {
+                printer.status("Verified", format!("{reference} ({digest}) signed by {} ({}), signed as {}", v.key_source, short(&v.key), v.docker_reference));
+            }
+            printer.document(&json!({"reference": reference.to_string(), "digest": digest, "verified": true, "signatures": verified}));
+            Ok(())
+        }
+        PackCommand::Inspect { reference, keys } => {
+            let reference = PackRef::parse(&reference)?;
+            let keys = load_public_keys(&keys)?;
+            let store = open_store(&reference.store.to_string()).await?;
+            let target = reference.require_target()?;
+            let inspection = pack::inspect::inspect(store.as_ref(), &reference.name, target, &keys).await?;
+            if printer.json {
+                printer.document(&inspection);
+            } else {
+                printer.data(&render_inspection(&inspection));
+            }
+            Ok(())
+        }
+        PackCommand::Schema => {
+            printer.data(&aibox_schema::schema::pack_schema_json());
+            Ok(())
+        }
+    }
+}
+
+fn lint(dirs: &[PathBuf], printer: Printer) -> Result<()> {
+    let mut results = Vec::new();
+    let mut first_error = None;
+    for dir in dirs {
+        match pack::load(dir) {
+            Ok(m) => {
+                printer.status("Checked", format!("{} {} ({})", m.name, m.version, dir.join("pack.yaml").display()));
+                results.push(json!({"path": dir.join("pack.yaml"), "ok": true, "name": m.name, "version": m.version}));
+            }
+            Err(e) => {
+                if dirs.len() > 1 {
+                    printer.error(&e, None);
+                }
+                results.push(json!({"path": dir.join("pack.yaml"), "ok": false, "error": e.to_string()}));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    printer.document(&json!({"packs": results}));
+    match first_error {
+        None => Ok(()),
+        Some(e) if dirs.len() > 1 => Err(Error::Missing(format!("{} of {} packs failed lint; first: {e}", results.iter().filter(|r| r["ok"] == false).count(), dirs.len()))),
+        Some(e) => Err(e),
+    }
+}
+
+async fn publish(dir: &Path, to: &str, key: Option<&Path>, build: &BuildArgs, printer: Printer) -> Result<()> {
+    // Load the key first: a wrong password must fail before anything is pushed.
+    let signing_key = key.map(load_key).transpose()?;
+    let store = open_store(to).await?;
+    let built = build_pack(dir, build, printer)?;
+    let outcome = push(store.as_ref(), &built, build.force, printer).await?;
+    let signature = match &signing_key {
+        Some(k) => {
+            let s = cosign::sign(store.as_ref(), &outcome.name, &outcome.digest, k).await?;
+            printer.status("Signed", format!("{} with key {}", outcome.reference, short(&s.key)));
+            Some(s)
+        }
+        None => {
+            printer.warn(format!("{} was published unsigned; installs refuse unsigned packs (sign it with `aibox pack sign {} --key cosign.key`)", outcome.reference, outcome.reference));
+            None
+        }
+    };
+    printer.document(&json!({"published": outcome, "signature": signature}));
+    Ok(())
+}
+
+fn build_pack(dir: &Path, args: &BuildArgs, printer: Printer) -> Result<BuiltPack> {
+    let options = BuildOptions { source: args.source.clone(), compression_level: args.compression_level, ..BuildOptions::default() };
+    let built = pack::build(dir, &options)?;
+    printer.status("Built", format!("{} {} ({} entries, {} layer {})", built.manifest.name, built.manifest.version, built.entries, human_bytes(built.layer.size), short(built.layer.digest.as_str())));
+    Ok(built)
+}
+
+async fn push(store: &dyn Store, built: &BuiltPack, force: bool, printer: Printer) -> Result<pack::PushOutcome> {
+    let outcome = pack::push(store, built, force).await?;
+    if outcome.unchanged {
+        printer.status("Unchanged", format!("{} is already published with digest {}", outcome.reference, outcome.digest));
+    } else {
+        printer.status("Published", format!("{} ({}, uploaded {} blobs, {})", outcome.reference, outcome.digest, outcome.blobs_uploaded, human_bytes(outcome.bytes_uploaded)));
+    }
+    Ok(outcome)
+}
+
+async fn open_store(location: &str) -> Result<Box<dyn Store>> {
+    store::open(&StoreLocation::parse(location)?, &RegistryConfig::from_env()).await
+}
+
+async fn resolve(store: &dyn Store, reference: &PackRef) -> Result<Digest> {
+    let target = reference.require_target()?;
+    Ok(store::require_manifest(store, &reference.name, target).await?.digest)
+}
+
+fn load_key(path: &Path) -> Result<cosign::SigningKey> {
+    if !path.exists() {
+        return Err(Error::io("cannot read private key", path)(std::io::ErrorKind::NotFound.into()));
+    }
+    let password = cosign::password_from_env_or_prompt(false)?;
+    cosign::load_signing_key(path, &password)
+}
+
+fn load_public_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>> {
+    paths.iter().map(|p| PublicKey::from_file(p)).collect()
+}
+
+fn render_inspection(i: &pack::inspect::Inspection) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "Reference:     {}", i.reference);
+    let _ = writeln!(s, "Digest:        {}", i.digest);
+    let _ = writeln!(s, "Media type:    {}", i.media_type);
+    let _ = writeln!(s, "Artifact type: {}", i.artifact_type.as_deref().unwrap_or("-"));
+    let _ = writeln!(s, "Config:        {} {} ({} bytes)", i.config.media_type, i.config.digest, i.config.size);
+    for l in &i.layers {
+        let _ = writeln!(s, "Layer:         {} {} ({})", l.media_type, l.digest, human_bytes(u64::try_from(l.size).unwrap_or(0)));
+    }
+    for (k, v) in &i.annotations {
+        let _ = writeln!(s, "Annotation:    {k}={v}");
+    }
+    if let Some(pack) = &i.pack {
+        let _ = writeln!(s, "Pack:          {} {}: {}", pack["name"].as_str().unwrap_or("?"), pack["version"].as_str().unwrap_or("?"), pack["description"].as_str().unwrap_or(""));
+    }
+    if i.signatures.is_empty() {
+        let _ = writeln!(s, "Signatures:    none");
+    }
+    for sig in &i.signatures {
+        let status = match (&sig.verified_by, &sig.problem) {
+            (Some(k), _) => format!("verified by {}", short(k)),
+            (None, Some(p)) => format!("NOT verified: {p}"),
+            (None, None) => "not checked (pass --key)".into(),
+        };
+        let _ = writeln!(s, "Signature:     payload {} for {} ({status})", sig.payload, sig.docker_reference.as_deref().unwrap_or("?"));
+    }
+    s
+}
+
+/// `sha256:0123456789ab` (12 hex digits), enough to tell apart.
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min("sha256:".len() + 12)]
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}

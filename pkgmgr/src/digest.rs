@@ -1,0 +1,115 @@
+//! Content digests (`sha256:<64 hex>`), validated so a digest can safely name a file.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::str::FromStr;
+
+use sha2::{Digest as _, Sha256};
+
+/// A validated `sha256:<hex>` digest. Only sha256 is accepted: it is what every registry and
+/// Cosign use, and it keeps digests safe to use as file names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Digest(String);
+
+impl Digest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+    }
+
+    /// `sha256:<hex>`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The hex part.
+    pub fn hex(&self) -> &str {
+        &self.0["sha256:".len()..]
+    }
+
+    /// The Cosign signature tag for this digest: `sha256-<hex>.sig`.
+    pub fn signature_tag(&self) -> String {
+        format!("sha256-{}.sig", self.hex())
+    }
+}
+
+impl FromStr for Digest {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.strip_prefix("sha256:") {
+            Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+                Ok(Self(s.to_owned()))
+            }
+            _ => Err(format!("`{s}` is not a sha256 digest (sha256:<64 lowercase hex>)")),
+        }
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// A writer that hashes and counts what passes through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wrap `inner`.
+    pub fn new(inner: W) -> Self {
+        Self { inner, hasher: Sha256::new(), written: 0 }
+    }
+
+    /// The digest and size of everything written, and the inner writer.
+    pub fn finish(self) -> (Digest, u64, W) {
+        let digest = Digest(format!("sha256:{}", hex::encode(self.hasher.finalize())));
+        (digest, self.written, self.inner)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Hash a file without loading it into memory.
+pub fn digest_file(path: &std::path::Path) -> io::Result<(Digest, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut writer = HashingWriter::new(io::sink());
+    io::copy(&mut file, &mut writer)?;
+    let (digest, size, _) = writer.finish();
+    Ok((digest, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_only_sha256() {
+        let d = Digest::of(b"");
+        assert_eq!(d.as_str(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(d.as_str().parse::<Digest>().unwrap(), d);
+        for bad in ["sha256:abc", "sha512:00", "sha256:../../etc/passwd", "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"] {
+            assert!(bad.parse::<Digest>().is_err(), "{bad}");
+        }
+        assert_eq!(d.signature_tag(), "sha256-e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.sig");
+    }
+}

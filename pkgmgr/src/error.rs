@@ -1,0 +1,203 @@
+//! The one error type of the aibox library: what happened, with the context a user needs (which
+//! pack, path, registry or key), and a hint saying what to do.
+
+use std::path::PathBuf;
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in aibox. Every variant is a refusal or a failure: the CLI exits 1.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A `pack.yaml` is missing or invalid.
+    #[error(transparent)]
+    Manifest(#[from] aibox_schema::ManifestError),
+
+    /// A store string that is not `docker://`, `oci:` or `oci-archive:`.
+    #[error("unknown store `{0}`")]
+    UnknownStore(String),
+
+    /// A pack reference that cannot be parsed.
+    #[error("invalid reference `{reference}`: {reason}")]
+    InvalidReference {
+        /// What was given.
+        reference: String,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// The registry could not be reached at all.
+    #[error("cannot reach registry {registry}: {reason}")]
+    RegistryUnreachable {
+        /// host[:port]
+        registry: String,
+        /// The connection error chain.
+        reason: String,
+    },
+
+    /// The registry refused our credentials (401/403).
+    #[error("registry {registry} refused access to {repository} ({status}); credentials tried: {credentials}")]
+    RegistryDenied {
+        /// host[:port]
+        registry: String,
+        /// The repository asked for.
+        repository: String,
+        /// 401 or 403.
+        status: u16,
+        /// Where the credentials came from (never the secret itself).
+        credentials: String,
+    },
+
+    /// The registry answered with an error.
+    #[error("registry {registry} failed {operation}: {reason}")]
+    Registry {
+        /// host[:port]
+        registry: String,
+        /// What we asked.
+        operation: String,
+        /// What it said.
+        reason: String,
+    },
+
+    /// A TLS certificate the registry presented is not trusted.
+    #[error("TLS certificate of registry {registry} is not trusted: {reason}")]
+    UntrustedCertificate {
+        /// host[:port]
+        registry: String,
+        /// The TLS error.
+        reason: String,
+    },
+
+    /// The tag or digest asked for is not in the store.
+    #[error("{what} not found in {store}")]
+    NotFound {
+        /// What was looked up.
+        what: String,
+        /// The store.
+        store: String,
+    },
+
+    /// The store holds content that is not what its digest says, or is malformed.
+    #[error("corrupt content in {store}: {reason}")]
+    Corrupt {
+        /// The store.
+        store: String,
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// A write to a read-only store.
+    #[error("{0} is read-only")]
+    ReadOnlyStore(String),
+
+    /// A key file is unusable.
+    #[error("{}: {reason}", path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+        /// What to do.
+        hint: &'static str,
+    },
+
+    /// The password does not decrypt the private key.
+    #[error("{}: wrong password for this encrypted private key", path.display())]
+    WrongPassword {
+        /// The key file.
+        path: PathBuf,
+    },
+
+    /// The pack has no signature at all.
+    #[error("{reference} is not signed (no Cosign signature for {digest})")]
+    Unsigned {
+        /// The pack.
+        reference: String,
+        /// Its manifest digest.
+        digest: String,
+    },
+
+    /// Signatures exist but none verifies with the given keys.
+    #[error("no valid signature on {reference} ({digest}): {}", reasons.join("; "))]
+    SignatureInvalid {
+        /// The pack.
+        reference: String,
+        /// Its manifest digest.
+        digest: String,
+        /// Why each signature was rejected.
+        reasons: Vec<String>,
+    },
+
+    /// Building a pack failed.
+    #[error("cannot build {}: {reason}", pack.display())]
+    Build {
+        /// The pack folder.
+        pack: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
+    /// A file operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What we were doing ("cannot read", "cannot write", ...).
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Refused to overwrite a file.
+    #[error("{} already exists", path.display())]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// A version tag already points at different content.
+    #[error("{reference} is already published with digest {existing}; this build is {new}")]
+    VersionExists {
+        /// The pack reference.
+        reference: String,
+        /// What the tag points at.
+        existing: String,
+        /// What was built.
+        new: String,
+    },
+
+    /// A required input is missing (e.g. a password with no terminal to ask on).
+    #[error("{0}")]
+    Missing(String),
+}
+
+impl Error {
+    /// What the user can do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::Manifest(_) => "fix pack.yaml; `aibox pack lint DIR` checks it, docs/pack-schema.md lists every field".into(),
+            Error::UnknownStore(_) => "stores are docker://HOST/NAMESPACE, oci:DIR or oci-archive:FILE.tar".into(),
+            Error::InvalidReference { .. } => "references look like docker://HOST/NAMESPACE/NAME:TAG or oci:DIR:NAME:TAG".into(),
+            Error::RegistryUnreachable { .. } => "check the address, that the registry is running, and proxy settings (HTTPS_PROXY, NO_PROXY)".into(),
+            Error::RegistryDenied { .. } => "log in (`docker login`, or an `auths` entry / credential helper in ~/.docker/config.json), or set AIBOX_REGISTRY_USERNAME and AIBOX_REGISTRY_PASSWORD".into(),
+            Error::UntrustedCertificate { registry, .. } => format!("add the registry's CA to /etc/docker/certs.d/{registry}/ca.crt or point SSL_CERT_FILE at it; for a test registry only, list it in AIBOX_INSECURE_REGISTRIES"),
+            Error::NotFound { .. } => "check the name and version; `aibox pack inspect` shows what a store holds".into(),
+            Error::Corrupt { .. } => "the store content was altered or damaged; re-publish the pack or use another mirror".into(),
+            Error::ReadOnlyStore(_) => "publish to a docker:// registry or an oci: layout directory".into(),
+            Error::Key { hint, .. } => (*hint).into(),
+            Error::WrongPassword { .. } => "set COSIGN_PASSWORD to the password the key was generated with".into(),
+            Error::Unsigned { .. } => "sign it with `aibox pack sign REF --key cosign.key` (or cosign sign --key)".into(),
+            Error::SignatureInvalid { .. } => "verify with the public key matching the signing key; a tampered pack must be re-published".into(),
+            Error::Exists { .. } => "remove it first, or pass --force".into(),
+            Error::VersionExists { .. } => "published versions are immutable: bump `version` in pack.yaml (or pass --force to move the tag)".into(),
+            Error::Build { .. } | Error::Io { .. } | Error::Registry { .. } | Error::Missing(_) => return None,
+        })
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { action, path, source }
+    }
+}

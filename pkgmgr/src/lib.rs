@@ -1,0 +1,18 @@
+//! aibox: installs signed tool packs and MCP packs from OCI stores into a sandbox, and lets pack
+//! authors build, sign and publish them.
+//!
+//! The library never prints or exits: functions take plain arguments and return typed results;
+//! the `aibox` binary (`main.rs`, `cli/`) is a thin shell over it.
+
+pub mod atomic;
+pub mod cosign;
+pub mod digest;
+pub mod error;
+pub mod pack;
+pub mod reference;
+pub mod store;
+
+pub use digest::Digest;
+pub use error::{Error, Result};
+pub use reference::PackRef;
+pub use store::{Store, StoreLocation};

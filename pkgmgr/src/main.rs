@@ -1,0 +1,30 @@
+//! The `aibox` binary: parse arguments, run, map the outcome to an exit code
+//! (0 ok, 1 refused or failed, 2 usage).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // clap exits 2 on usage errors by itself.
+    let cli = cli::Cli::parse();
+    let printer = cli.printer();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            printer.error(format!("cannot start the async runtime: {e}"), None);
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(cli.run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let hint = e.hint();
+            printer.error(&e, hint.as_deref());
+            printer.document(&serde_json::json!({"error": {"message": e.to_string(), "hint": hint}}));
+            ExitCode::from(1)
+        }
+    }
+}

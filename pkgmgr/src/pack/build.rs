@@ -1,0 +1,191 @@
+//! Build a pack folder (`pack.yaml` + `root/` + pinned sources + build steps) into an OCI
+//! artifact: one zstd tar layer, the manifest as canonical JSON config, and an image manifest
+//! with the pack's `artifactType` and annotations. Deterministic: the same folder gives the same
+//! manifest digest on any machine.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aibox_schema::media_types::{self as mt, annotations};
+use aibox_schema::{PackKind, PackManifest, Source};
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
+
+use super::layer::{self, LayerError};
+use crate::digest::digest_file;
+use crate::error::{Error, Result};
+use crate::store::{Blob, BlobData, RawManifest};
+
+/// How to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// `org.opencontainers.image.source`; defaults to the pack folder as given.
+    pub source: Option<String>,
+    /// zstd level (1-19).
+    pub compression_level: i32,
+    /// Entry mtime; `SOURCE_DATE_EPOCH` or 0.
+    pub mtime: u64,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        let mtime = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        Self { source: None, compression_level: 3, mtime }
+    }
+}
+
+/// A built pack, ready to push to any store.
+#[derive(Debug)]
+pub struct BuiltPack {
+    /// The validated `pack.yaml`.
+    pub manifest: PackManifest,
+    /// The layer (a file in the build's work directory).
+    pub layer: Blob,
+    /// The config blob (canonical JSON of the manifest).
+    pub config: Blob,
+    /// The OCI image manifest.
+    pub oci: RawManifest,
+    /// Entries in the layer.
+    pub entries: u64,
+    _work: tempfile::TempDir,
+}
+
+/// Read and validate `DIR/pack.yaml`.
+pub fn load(dir: &Path) -> Result<PackManifest> {
+    Ok(PackManifest::from_file(&dir.join("pack.yaml"))?)
+}
+
+/// Build the pack in `dir`.
+pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuiltPack> {
+    let manifest = load(dir)?;
+    let fail = |reason: String| Error::Build { pack: dir.to_owned(), reason };
+    let work = tempfile::Builder::new().prefix("aibox-build-").tempdir().map_err(Error::io("cannot create a build directory in", std::env::temp_dir()))?;
+    let root = dir.join("root");
+    let tree = if manifest.sources.is_empty() && manifest.build.is_empty() {
+        root
+    } else {
+        let staging = work.path().join("stage");
+        std::fs::create_dir_all(&staging).map_err(Error::io("cannot create", &staging))?;
+        if root.is_dir() {
+            layer::check_tree(&root).map_err(|e| fail(layer_reason(&e, "root/")))?;
+            copy_tree(&root, &staging).map_err(|e| fail(format!("copying root/: {e}")))?;
+        }
+        for source in &manifest.sources {
+            place_source(dir, source, &staging).map_err(fail)?;
+        }
+        run_build_steps(dir, &manifest.build, &staging).map_err(fail)?;
+        staging
+    };
+    if !tree.is_dir() {
+        std::fs::create_dir_all(&tree).ok();
+    }
+    let prefix = format!("opt/toolpacks/{}/{}", manifest.name, manifest.version);
+    let layer_path = work.path().join("layer.tar.zst");
+    let label = if tree.starts_with(work.path()) { "the staged tree: " } else { "root/" };
+    let layer = layer::write_layer(&tree, &prefix, &layer_path, options.mtime, options.compression_level)
+        .map_err(|e| fail(layer_reason(&e, label)))?;
+
+    let config = Blob::from_bytes(manifest.to_canonical_json());
+    let (artifact_type, config_type) = match manifest.kind() {
+        PackKind::Tool => (mt::TOOLPACK_ARTIFACT, mt::TOOLPACK_CONFIG),
+        PackKind::Mcp => (mt::MCPPACK_ARTIFACT, mt::MCPPACK_CONFIG),
+    };
+    let source = options.source.clone().unwrap_or_else(|| dir.display().to_string());
+    let oci = OciImageManifest {
+        schema_version: 2,
+        media_type: Some(mt::OCI_MANIFEST.to_owned()),
+        config: descriptor(config_type, &config),
+        layers: vec![OciDescriptor {
+            media_type: mt::LAYER_TAR_ZSTD.to_owned(),
+            digest: layer.digest.to_string(),
+            size: i64::try_from(layer.size).expect("layer size fits"),
+            ..OciDescriptor::default()
+        }],
+        subject: None,
+        artifact_type: Some(artifact_type.to_owned()),
+        annotations: Some(BTreeMap::from([
+            (annotations::TITLE.to_owned(), manifest.name.to_string()),
+            (annotations::VERSION.to_owned(), manifest.version.clone()),
+            (annotations::DESCRIPTION.to_owned(), manifest.description.clone()),
+            (annotations::SOURCE.to_owned(), source),
+        ])),
+    };
+    let oci = RawManifest::new(serde_json::to_vec(&oci).expect("manifest serializes"));
+    let layer_blob = Blob { digest: layer.digest, size: layer.size, data: BlobData::File(layer.path) };
+    Ok(BuiltPack { manifest, layer: layer_blob, config, oci, entries: layer.entries, _work: work })
+}
+
+fn descriptor(media_type: &str, blob: &Blob) -> OciDescriptor {
+    OciDescriptor {
+        media_type: media_type.to_owned(),
+        digest: blob.digest.to_string(),
+        size: i64::try_from(blob.size).expect("blob size fits"),
+        ..OciDescriptor::default()
+    }
+}
+
+fn layer_reason(e: &LayerError, label: &str) -> String {
+    match e {
+        LayerError::EscapingSymlink { .. } | LayerError::SpecialFile(_) => format!("{label}{e}"),
+        LayerError::Io { .. } => e.to_string(),
+    }
+}
+
+/// Copy a tree (files, dirs, symlinks as links) preserving executable bits.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in walkdir::WalkDir::new(from).follow_links(false).min_depth(1) {
+        let entry = entry?;
+        let rel = entry.path().strip_prefix(from).expect("walk stays under root");
+        let dest = to.join(rel);
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir_all(&dest)?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &dest)?;
+        } else {
+            std::fs::copy(entry.path(), &dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// Put one pinned source into the staging tree, after checking its sha256.
+fn place_source(pack_dir: &Path, source: &Source, staging: &Path) -> std::result::Result<(), String> {
+    let Some(url) = &source.url else {
+        let kind = if source.npm.is_some() { "npm" } else if source.pypi.is_some() { "pypi" } else { "deb" };
+        return Err(format!("`{kind}` sources are not supported by this build of aibox yet; use a `file://` URL with sha256"));
+    };
+    let Some(path) = url.strip_prefix("file://") else {
+        return Err(format!("{url}: only file:// sources are supported by this build of aibox yet"));
+    };
+    let path = if Path::new(path).is_absolute() { PathBuf::from(path) } else { pack_dir.join(path) };
+    let (digest, _) = digest_file(&path).map_err(|e| format!("source {}: {e}", path.display()))?;
+    let expected = source.sha256.as_deref().unwrap_or_default();
+    if digest.hex() != expected {
+        return Err(format!("source {url} has sha256 {}, but pack.yaml pins {expected}", digest.hex()));
+    }
+    let file_name = path.file_name().ok_or_else(|| format!("source {url} names no file"))?;
+    let dest_dir = staging.join(source.dest.as_deref().unwrap_or("."));
+    std::fs::create_dir_all(&dest_dir).map_err(|e| format!("{}: {e}", dest_dir.display()))?;
+    let dest = dest_dir.join(file_name);
+    std::fs::copy(&path, &dest).map_err(|e| format!("copying {} to {}: {e}", path.display(), dest.display()))?;
+    Ok(())
+}
+
+/// Run `build` steps with `sh -ec`, in the pack folder, with `PACK_ROOT` set to the staging tree.
+fn run_build_steps(pack_dir: &Path, steps: &[String], staging: &Path) -> std::result::Result<(), String> {
+    for (i, step) in steps.iter().enumerate() {
+        let output = Command::new("sh")
+            .arg("-ec")
+            .arg(step)
+            .current_dir(pack_dir)
+            .env("PACK_ROOT", staging)
+            .output()
+            .map_err(|e| format!("cannot run build step {}: {e}", i + 1))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(format!("build step {} (`{step}`) failed with {}: {}", i + 1, output.status, stderr.trim()));
+        }
+    }
+    Ok(())
+}

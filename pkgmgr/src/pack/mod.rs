@@ -1,0 +1,9 @@
+//! Pack authoring: lint, build, push (publish) and inspect.
+
+pub mod build;
+pub mod inspect;
+pub mod layer;
+pub mod publish;
+
+pub use build::{BuildOptions, BuiltPack, build, load};
+pub use publish::{PushOutcome, push};

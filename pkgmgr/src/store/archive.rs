@@ -1,0 +1,122 @@
+//! `oci-archive:FILE`: a tar of an OCI image layout (an air-gap bundle), read in place.
+//!
+//! Opening indexes the tar's members once (name → offset and size); blobs are then streamed
+//! straight out of the tar with a seek, never unpacked to a temporary directory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, Read, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use oci_client::manifest::OciImageIndex;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::layout::tags_in_index;
+use super::{Blob, BlobReader, RawManifest, Store, StoreLocation};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+
+/// A read-only OCI layout inside a tar file.
+pub struct OciArchive {
+    path: PathBuf,
+    location: StoreLocation,
+    /// Member name (without a leading `./`) → (offset of the content, size).
+    members: HashMap<String, (u64, u64)>,
+}
+
+impl OciArchive {
+    /// Open and index an archive.
+    pub fn open(path: &Path) -> Result<Self> {
+        let location = StoreLocation::Archive(path.to_owned());
+        let file = File::open(path).map_err(Error::io("cannot open OCI archive", path))?;
+        let mut archive = tar::Archive::new(io::BufReader::new(file));
+        let corrupt = |e: io::Error| Error::Corrupt { store: location.to_string(), reason: format!("not a readable tar: {e}") };
+        let mut members = HashMap::new();
+        for entry in archive.entries().map_err(corrupt)? {
+            let entry = entry.map_err(corrupt)?;
+            if entry.header().entry_type().is_file() {
+                let name = entry.path().map_err(corrupt)?.to_string_lossy().trim_start_matches("./").to_owned();
+                members.insert(name, (entry.raw_file_position(), entry.size()));
+            }
+        }
+        if !members.contains_key("oci-layout") || !members.contains_key("index.json") {
+            return Err(Error::Corrupt { store: location.to_string(), reason: "not an OCI image layout archive (no oci-layout or index.json)".into() });
+        }
+        Ok(Self { path: path.to_owned(), location, members })
+    }
+
+    fn read_member(&self, name: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        let Some(&(offset, size)) = self.members.get(name) else { return Ok(None) };
+        if size > max {
+            return Err(Error::Corrupt { store: self.location.to_string(), reason: format!("{name} is larger than {max} bytes") });
+        }
+        let mut file = File::open(&self.path).map_err(Error::io("cannot open OCI archive", &self.path))?;
+        io::Seek::seek(&mut file, SeekFrom::Start(offset)).map_err(Error::io("cannot read", &self.path))?;
+        let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        file.take(size).read_to_end(&mut buf).map_err(Error::io("cannot read", &self.path))?;
+        Ok(Some(buf))
+    }
+
+    fn index(&self) -> Result<OciImageIndex> {
+        let bytes = self.read_member("index.json", 64 << 20)?.unwrap_or_default();
+        serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt { store: self.location.to_string(), reason: format!("index.json does not parse: {e}") })
+    }
+
+    fn blob_member(digest: &Digest) -> String {
+        format!("blobs/sha256/{}", digest.hex())
+    }
+}
+
+#[async_trait]
+impl Store for OciArchive {
+    fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    async fn list_tags(&self, name: &str) -> Result<Vec<String>> {
+        Ok(tags_in_index(self.index()?, name).into_keys().collect())
+    }
+
+    async fn fetch_manifest(&self, name: &str, reference: &str) -> Result<Option<RawManifest>> {
+        let (digest, media_type) = match reference.parse::<Digest>() {
+            Ok(d) => (d, None),
+            Err(_) => {
+                let mut tags: BTreeMap<_, _> = tags_in_index(self.index()?, name);
+                let Some(entry) = tags.remove(reference) else { return Ok(None) };
+                let d = entry.digest.parse().map_err(|e| Error::Corrupt { store: self.location.to_string(), reason: e })?;
+                (d, Some(entry.media_type))
+            }
+        };
+        let Some(bytes) = self.read_member(&Self::blob_member(&digest), 4 << 20)? else {
+            return Ok(None);
+        };
+        let mut manifest = RawManifest::new(bytes);
+        super::check_manifest_digest(&self.location, digest.as_str(), &manifest)?;
+        if let Some(mt) = media_type {
+            manifest.media_type = mt;
+        }
+        Ok(Some(manifest))
+    }
+
+    async fn has_blob(&self, _name: &str, digest: &Digest) -> Result<bool> {
+        Ok(self.members.contains_key(&Self::blob_member(digest)))
+    }
+
+    async fn open_blob(&self, name: &str, digest: &Digest) -> Result<BlobReader> {
+        let Some(&(offset, size)) = self.members.get(&Self::blob_member(digest)) else {
+            return Err(Error::NotFound { what: format!("blob {digest} of {name}"), store: self.location.to_string() });
+        };
+        let mut file = tokio::fs::File::open(&self.path).await.map_err(Error::io("cannot open OCI archive", &self.path))?;
+        file.seek(SeekFrom::Start(offset)).await.map_err(Error::io("cannot read", &self.path))?;
+        Ok(Box::pin(file.take(size)))
+    }
+
+    async fn push_blob(&self, _name: &str, _blob: &Blob) -> Result<()> {
+        Err(Error::ReadOnlyStore(self.location.to_string()))
+    }
+
+    async fn push_manifest(&self, _name: &str, _tag: Option<&str>, _manifest: &RawManifest) -> Result<()> {
+        Err(Error::ReadOnlyStore(self.location.to_string()))
+    }
+}

@@ -1,0 +1,459 @@
+//! `pack.yaml`: the manifest of a tool pack or an MCP pack.
+//!
+//! One type serves both kinds: a manifest with a `command` (stdio) or a `transport: http` plus
+//! `url` is an MCP pack; every other manifest is a tool pack. Unknown fields are errors.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::names::{PackName, Requirement, parse_version};
+
+/// The manifest of a pack, as written in `pack.yaml` and published (as canonical JSON) as the
+/// config blob of the pack's OCI manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "aibox pack manifest (pack.yaml)")]
+pub struct PackManifest {
+    /// Pack name, also its repository name in a store: `^[a-z][a-z0-9-]*$`.
+    pub name: PackName,
+    /// Semantic version of this release, e.g. `21.0.5` or `1.0.0+build.3`.
+    #[schemars(regex(pattern = r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"))]
+    pub version: String,
+    /// One line saying what the pack holds.
+    pub description: String,
+    /// Who maintains the pack (name and email, or a team).
+    pub maintainer: String,
+    /// How the pack is installed.
+    #[serde(default, skip_serializing_if = "Install::is_default")]
+    pub install: Install,
+    /// Network endpoints the pack needs at run time.
+    #[serde(default, skip_serializing_if = "Network::is_empty")]
+    pub network: Network,
+    /// Filesystem paths the pack creates or uses.
+    #[serde(default, skip_serializing_if = "Filesystem::is_empty")]
+    pub filesystem: Filesystem,
+    /// Memory the tools need.
+    #[serde(default, skip_serializing_if = "Resources::is_empty")]
+    pub resources: Resources,
+    /// Integrity requirements.
+    #[serde(default, skip_serializing_if = "Security::is_empty")]
+    pub security: Security,
+    /// Free-form keywords, e.g. `[jdk, build]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Packs this one needs, installed first: `[node@20]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends: Vec<Requirement>,
+    /// Directories relative to the pack root put on PATH, e.g. `[bin]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
+    /// Environment variables. Values may use `${PACK_ROOT}`; for MCP packs, `${WORKSPACE}` and
+    /// `${HOME}` too, and this is the environment the server starts with.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Named cache volumes (`aibox-<tool>-cache`) and the paths they are mounted at.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub caches: BTreeMap<String, String>,
+    /// Platforms the pack is built for, as `os/arch` (`linux/amd64`, `linux/arm64`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    /// Content fetched at build time, each pinned by sha256 (or a lockfile).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Source>,
+    /// Shell steps run on the build host after sources are placed, with `$PACK_ROOT` set to the
+    /// staging tree.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build: Vec<String>,
+
+    /// MCP: the server executable (absolute, or relative to the pack root). Makes this an MCP pack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// MCP: arguments; may use `${PACK_ROOT}`, `${WORKSPACE}`, `${HOME}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// MCP: how agents talk to the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Transport>,
+    /// MCP: the endpoint of a remote (`http`) server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// MCP: network endpoints (`host:port`) the server reaches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_requires: Vec<String>,
+    /// MCP: paths the server reads or writes; may use `${WORKSPACE}` and `${HOME}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filesystem_requires: Vec<String>,
+    /// MCP: what the server may do.
+    #[serde(default, skip_serializing_if = "McpPermissions::is_empty")]
+    pub permissions: McpPermissions,
+}
+
+/// `install`: how the pack gets onto a machine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Install {
+    /// `docker-layer` (default): the pack's OCI layer is extracted. `nix` and `script` need
+    /// the policy to allow them.
+    #[serde(default)]
+    pub method: InstallMethod,
+    /// Image the pack was built for (informational for `docker-layer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image: Option<String>,
+    /// System packages the tools expect on the base image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
+}
+
+impl Install {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The install methods of the pack spec.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstallMethod {
+    /// Extract the pack's OCI layer.
+    #[default]
+    DockerLayer,
+    /// Install a Nix derivation into a profile.
+    Nix,
+    /// Run the pack's script.
+    Script,
+}
+
+impl fmt::Display for InstallMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::DockerLayer => "docker-layer",
+            Self::Nix => "nix",
+            Self::Script => "script",
+        })
+    }
+}
+
+/// `network`: endpoints the tools reach at run time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// Required endpoints as `host:port` (e.g. `repo.maven.apache.org:443`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<String>,
+}
+
+impl Network {
+    fn is_empty(&self) -> bool {
+        self.endpoints.is_empty()
+    }
+}
+
+/// `filesystem`: paths outside the pack root the tools create or use.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Filesystem {
+    /// Paths the tools create (absolute; may use `${HOME}`, `${WORKSPACE}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// Cache directories the tools fill.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caches: Vec<String>,
+}
+
+impl Filesystem {
+    fn is_empty(&self) -> bool {
+        self.paths.is_empty() && self.caches.is_empty()
+    }
+}
+
+/// `resources`: memory the tools need, as Kubernetes-style quantities (`512Mi`, `2Gi`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// Least memory the tools run with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(Ki|Mi|Gi|Ti)?$"))]
+    pub min_memory: Option<String>,
+    /// Memory the tools run well with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(Ki|Mi|Gi|Ti)?$"))]
+    pub recommended_memory: Option<String>,
+}
+
+impl Resources {
+    fn is_empty(&self) -> bool {
+        self.min_memory.is_none() && self.recommended_memory.is_none()
+    }
+}
+
+/// `security`: integrity requirements of the pack.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    /// Checksum algorithm the pack content is addressed by (`sha256`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// Signature requirement (`cosign`): installs refuse the pack unless signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+impl Security {
+    fn is_empty(&self) -> bool {
+        self.checksum.is_none() && self.signature.is_none()
+    }
+}
+
+/// One source of pack content, fetched at build time. Exactly one of `url`, `npm`, `pypi`,
+/// `deb` is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// An archive or file (`file://` or `https://`); needs `sha256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// An npm package at an exact version: `@angular/cli@18.2.12`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npm: Option<String>,
+    /// A PyPI requirement pinned with `==`: `mcp-server-git==2025.1.14`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pypi: Option<String>,
+    /// A Debian package: `name=version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deb: Option<String>,
+    /// Hex sha256 of the downloaded file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^[0-9a-f]{64}$"))]
+    pub sha256: Option<String>,
+    /// Where the content goes, relative to the pack root (default: the root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dest: Option<String>,
+    /// Leading path components dropped when extracting an archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strip_components: Option<u32>,
+}
+
+/// How an MCP server is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// The agent starts `command` and speaks over stdin/stdout.
+    Stdio,
+    /// A remote server at `url` (streamable HTTP, SSE fallback).
+    Http,
+}
+
+/// What an MCP server is allowed to do.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpPermissions {
+    /// The server only reads (no writes to `filesystem_requires`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    /// The server runs commands.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exec: bool,
+}
+
+impl McpPermissions {
+    fn is_empty(&self) -> bool {
+        !self.read_only && !self.exec
+    }
+}
+
+/// Which kind of pack a manifest describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackKind {
+    /// A tool pack (`java`, `node`, ...).
+    Tool,
+    /// An MCP server pack.
+    Mcp,
+}
+
+/// A `pack.yaml` that could not be read, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// YAML syntax, a type error, an unknown field, or a value refused by a field's rule.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0 when unknown).
+        line: u64,
+        /// 1-based column (0 when unknown).
+        column: u64,
+        /// What was wrong and what was expected.
+        message: String,
+    },
+}
+
+impl PackManifest {
+    /// Read and validate a `pack.yaml`.
+    pub fn from_file(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
+        Self::from_yaml(&text, path)
+    }
+
+    /// Parse and validate manifest text; `path` is only used in messages.
+    pub fn from_yaml(text: &str, path: &Path) -> Result<Self, ManifestError> {
+        let manifest: Self = serde_saphyr::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            ManifestError::Invalid { path: path.to_owned(), line, column, message: plain_message(&e) }
+        })?;
+        manifest.validate().map_err(|(field, message)| {
+            let (line, column) = locate_key(text, field);
+            ManifestError::Invalid { path: path.to_owned(), line, column, message: format!("field `{field}`: {message}") }
+        })?;
+        Ok(manifest)
+    }
+
+    /// Parse a manifest from the canonical JSON config blob of a published pack.
+    pub fn from_config_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The manifest as canonical JSON (RFC 8785): the config blob of the published pack.
+    pub fn to_canonical_json(&self) -> Vec<u8> {
+        let value = serde_json::to_value(self).expect("manifest serializes");
+        serde_json_canonicalizer::to_vec(&value).expect("JSON value canonicalizes")
+    }
+
+    /// Tool pack or MCP pack.
+    pub fn kind(&self) -> PackKind {
+        if self.command.is_some() || self.transport.is_some() { PackKind::Mcp } else { PackKind::Tool }
+    }
+
+    /// The parsed semantic version (validated at load).
+    pub fn semver(&self) -> semver::Version {
+        semver::Version::parse(&self.version).expect("version validated at load")
+    }
+
+    /// The tag this version is published under: semver with `+` written `_` (OCI tags have no `+`).
+    pub fn tag(&self) -> String {
+        self.version.replace('+', "_")
+    }
+
+    /// Rules that the types alone do not express; returns the field and the message.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        parse_version(&self.version).map_err(|e| ("version", e.to_string()))?;
+        for (field, value) in [("description", &self.description), ("maintainer", &self.maintainer)] {
+            if value.trim().is_empty() {
+                return Err((field, "must not be empty".into()));
+            }
+        }
+        for endpoint in self.network.endpoints.iter().chain(&self.network_requires) {
+            check_endpoint(endpoint).map_err(|m| ("network", m))?;
+        }
+        for dir in &self.path {
+            check_relative(dir).map_err(|m| ("path", m))?;
+        }
+        for key in self.env.keys() {
+            let ok = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                return Err(("env", format!("`{key}` is not a valid environment variable name")));
+            }
+        }
+        for volume in self.caches.keys() {
+            let tool = volume.strip_prefix("aibox-").and_then(|v| v.strip_suffix("-cache"));
+            if tool.is_none_or(str::is_empty) {
+                return Err(("caches", format!("`{volume}`: cache volumes are named aibox-<tool>-cache")));
+            }
+        }
+        for platform in &self.platforms {
+            let ok = matches!(platform.split('/').collect::<Vec<_>>().as_slice(), [os, arch, ..] if !os.is_empty() && !arch.is_empty());
+            if !ok {
+                return Err(("platforms", format!("`{platform}`: expected os/arch such as linux/amd64")));
+            }
+        }
+        for source in &self.sources {
+            check_source(source).map_err(|m| ("sources", m))?;
+        }
+        self.validate_mcp()
+    }
+
+    fn validate_mcp(&self) -> Result<(), (&'static str, String)> {
+        match (self.transport, &self.command, &self.url) {
+            (Some(Transport::Http), _, None) => Err(("url", "an MCP pack with `transport: http` needs `url`".into())),
+            (Some(Transport::Http), Some(_), _) => Err(("command", "an MCP pack with `transport: http` has `url`, not `command`".into())),
+            (Some(Transport::Stdio), None, _) => Err(("command", "an MCP pack with `transport: stdio` needs `command`".into())),
+            (None | Some(Transport::Stdio), Some(_), Some(_)) => Err(("url", "`url` is only for `transport: http`".into())),
+            (None, None, _) if !self.args.is_empty() || !self.network_requires.is_empty() || !self.filesystem_requires.is_empty() || self.url.is_some() => {
+                Err(("command", "MCP fields (`args`, `url`, `network_requires`, `filesystem_requires`) need `command` or `transport`".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let port_ok = |p: &str| p.parse::<u16>().is_ok_and(|p| p > 0);
+    match endpoint.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port_ok(port) && !host.contains('/') => Ok(()),
+        _ => Err(format!("`{endpoint}`: expected host:port such as repo.maven.apache.org:443")),
+    }
+}
+
+fn check_relative(dir: &str) -> Result<(), String> {
+    let p = Path::new(dir);
+    if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        Err(format!("`{dir}` must be relative to the pack root, without `..`"))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_source(source: &Source) -> Result<(), String> {
+    let kinds = [&source.url, &source.npm, &source.pypi, &source.deb].iter().filter(|k| k.is_some()).count();
+    if kinds != 1 {
+        return Err("each source sets exactly one of `url`, `npm`, `pypi`, `deb`".into());
+    }
+    if let Some(url) = &source.url {
+        match &source.sha256 {
+            None => return Err(format!("`{url}` needs `sha256` (the pinned hash of the download)")),
+            Some(h) if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) => {
+                return Err(format!("`{h}` is not a lowercase hex sha256"));
+            }
+            Some(_) => {}
+        }
+        if !(url.starts_with("file://") || url.starts_with("https://")) {
+            return Err(format!("`{url}`: sources are `https://` or `file://` URLs"));
+        }
+    }
+    if let Some(dest) = &source.dest {
+        check_relative(dest)?;
+    }
+    Ok(())
+}
+
+/// serde-saphyr's message without its own location prefix or snippet (we add file:line:col).
+fn plain_message(e: &serde_saphyr::Error) -> String {
+    let full = e.to_string();
+    let first = full.lines().next().unwrap_or(&full).trim();
+    // Drop a trailing " at line L, column C" that the parser may append.
+    match first.rfind(" at line ") {
+        Some(i) => first[..i].to_owned(),
+        None => first.to_owned(),
+    }
+}
+
+/// The line and column of a top-level key in the YAML text (for semantic errors).
+fn locate_key(text: &str, key: &str) -> (u64, u64) {
+    text.lines()
+        .position(|l| l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':')))
+        .map_or((0, 0), |i| (i as u64 + 1, 1))
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install the real peers the tests run against (../shared/peers/README.md): Debian's
+# distribution registry, skopeo, umoci, openssl, htpasswd, zstd; and the Python clients.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(docker-registry skopeo umoci apache2-utils openssl zstd)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+python3 -m pip install -q --disable-pip-version-check -r tests/peers/requirements.txt 2>&1 | grep -v "Running pip as the 'root' user" || true
