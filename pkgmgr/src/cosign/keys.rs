@@ -74,7 +74,8 @@ pub fn load_signing_key(path: &Path, password: &[u8]) -> Result<SigningKey> {
     let (label, content) = parse_pem(&bytes).ok_or_else(|| key_error("not a PEM file, so not a Cosign private key".into()))?;
     let der = if ENCRYPTED_LABELS.contains(&label.as_str()) {
         kdf::decrypt(&content, password).map_err(|e| match e {
-            sigstore::errors::SigstoreError::PrivateKeyDecryptError(_) => Error::WrongPassword { path: path.to_owned() },
+            // sigstore-rs reports a failed secretbox open (wrong password) under this name.
+            sigstore::errors::SigstoreError::PrivateKeyEncryptError(_) => Error::WrongPassword { path: path.to_owned() },
             other => key_error(format!("damaged encrypted key: {other}")),
         })?
     } else if label == "PRIVATE KEY" {

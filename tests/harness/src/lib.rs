@@ -1,7 +1,7 @@
 //! The real peers aibox is tested against, started on 127.0.0.1 on free ports.
 //!
 //! - [`Registry`]: the CNCF distribution registry (Debian's `docker-registry`, the registry
-//!   inside Harbor), plain HTTP or TLS + basic auth with a self-signed CA.
+//!   inside Harbor), plain HTTP or TLS (a private CA) + basic auth.
 //!
 //! A peer lives until its owner drops it or the test process exits: each is started under a
 //! small shell watchdog that stops it when the test process is gone, so a `static` shared by
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 pub struct Registry {
     /// `127.0.0.1:PORT`
     pub addr: String,
-    /// For TLS registries: the CA certificate (self-signed) clients must trust.
+    /// For TLS registries: the private CA certificate clients must trust.
     pub ca_cert: Option<PathBuf>,
     /// For basic-auth registries: user and password.
     pub credentials: Option<(String, String)>,
@@ -50,9 +50,13 @@ impl Registry {
         if let Some((user, password)) = secure {
             require("openssl");
             require("htpasswd");
-            let cert = dir.path().join("cert.pem");
-            let key = dir.path().join("key.pem");
-            run(Command::new("openssl").args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]).arg("-keyout").arg(&key).arg("-out").arg(&cert));
+            // A private CA and a server certificate it signs, as a Harbor behind a corporate CA.
+            let (ca, ca_key) = (dir.path().join("ca.pem"), dir.path().join("ca.key"));
+            let (cert, key, csr, ext) = (dir.path().join("cert.pem"), dir.path().join("key.pem"), dir.path().join("server.csr"), dir.path().join("server.ext"));
+            run(Command::new("openssl").args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=aibox test CA"]).arg("-keyout").arg(&ca_key).arg("-out").arg(&ca));
+            run(Command::new("openssl").args(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1"]).arg("-keyout").arg(&key).arg("-out").arg(&csr));
+            std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n").expect("write ext");
+            run(Command::new("openssl").args(["x509", "-req", "-days", "2", "-CAcreateserial"]).arg("-in").arg(&csr).arg("-CA").arg(&ca).arg("-CAkey").arg(&ca_key).arg("-extfile").arg(&ext).arg("-out").arg(&cert));
             let htpasswd = Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("htpasswd runs");
             assert!(htpasswd.status.success(), "htpasswd failed");
             let htpasswd_path = dir.path().join("htpasswd");
@@ -63,7 +67,7 @@ impl Registry {
                 key.display(),
                 htpasswd_path.display()
             ));
-            ca_cert = Some(cert);
+            ca_cert = Some(ca);
             credentials = Some((user.to_owned(), password.to_owned()));
         }
         let config_path = dir.path().join("config.yml");
