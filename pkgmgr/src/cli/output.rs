@@ -20,9 +20,10 @@ pub struct Printer {
     pub verbose: bool,
 }
 
+#[allow(clippy::unused_self)] // methods share one shape whether or not they read the flags
 impl Printer {
     /// A cargo-style status line: right-aligned green verb, then the message.
-    pub fn status(&self, verb: &str, message: impl std::fmt::Display) {
+    pub fn status(self, verb: &str, message: impl std::fmt::Display) {
         if !self.quiet {
             let mut err = anstream::stderr();
             let _ = writeln!(err, "{STATUS}{verb:>12}{STATUS:#} {message}");
@@ -30,19 +31,19 @@ impl Printer {
     }
 
     /// A detail line shown with `-v`.
-    pub fn detail(&self, message: impl std::fmt::Display) {
+    pub fn detail(self, message: impl std::fmt::Display) {
         if self.verbose && !self.quiet {
             let _ = writeln!(anstream::stderr(), "{:>12} {message}", "");
         }
     }
 
     /// A warning (shown even with `-q`: warnings matter).
-    pub fn warn(&self, message: impl std::fmt::Display) {
+    pub fn warn(self, message: impl std::fmt::Display) {
         let _ = writeln!(anstream::stderr(), "{WARNING}warning{WARNING:#}: {message}");
     }
 
     /// An error and what to do about it.
-    pub fn error(&self, message: impl std::fmt::Display, hint: Option<&str>) {
+    pub fn error(self, message: impl std::fmt::Display, hint: Option<&str>) {
         let mut err = anstream::stderr();
         let _ = writeln!(err, "{ERROR}error{ERROR:#}: {message}");
         if let Some(hint) = hint {
@@ -51,7 +52,7 @@ impl Printer {
     }
 
     /// The `--json` document (only in JSON mode).
-    pub fn document(&self, value: &impl serde::Serialize) {
+    pub fn document(self, value: &impl serde::Serialize) {
         if self.json {
             let mut out = std::io::stdout().lock();
             let _ = serde_json::to_writer_pretty(&mut out, value);
@@ -60,7 +61,7 @@ impl Printer {
     }
 
     /// Plain data on stdout in human mode (e.g. `pack schema`).
-    pub fn data(&self, text: &str) {
+    pub fn data(self, text: &str) {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
     }

@@ -76,7 +76,7 @@ pub fn symlink_stays_inside(link: &Path, target: &Path) -> bool {
     if target.is_absolute() {
         return false;
     }
-    let mut depth: i64 = link.parent().map_or(0, |p| p.components().count() as i64);
+    let mut depth = link.parent().map_or(0, |p| i64::try_from(p.components().count()).unwrap_or(i64::MAX));
     for c in target.components() {
         match c {
             Component::ParentDir => depth -= 1,

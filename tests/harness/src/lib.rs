@@ -7,6 +7,7 @@
 //! small shell watchdog that stops it when the test process is gone, so a `static` shared by
 //! all tests of a binary ("start each server once per test binary") never leaks.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -61,12 +62,13 @@ impl Registry {
             assert!(htpasswd.status.success(), "htpasswd failed");
             let htpasswd_path = dir.path().join("htpasswd");
             std::fs::write(&htpasswd_path, htpasswd.stdout).expect("write htpasswd");
-            config.push_str(&format!(
+            let _ = write!(
+                config,
                 "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: aibox-test\n    path: {}\n",
                 cert.display(),
                 key.display(),
                 htpasswd_path.display()
-            ));
+            );
             ca_cert = Some(ca);
             credentials = Some((user.to_owned(), password.to_owned()));
         }
