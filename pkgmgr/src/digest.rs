@@ -89,6 +89,45 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// A reader that hashes what it reads, optionally copies it to a file (the cache), and refuses
+/// to read more than the size the descriptor declared.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+    limit: u64,
+    tee: Option<std::fs::File>,
+}
+
+impl<R: io::Read> HashingReader<R> {
+    /// Wrap `inner`, expecting at most `limit` bytes; copy them to `tee` when given.
+    pub fn new(inner: R, limit: u64, tee: Option<std::fs::File>) -> Self {
+        Self { inner, hasher: Sha256::new(), read: 0, limit, tee }
+    }
+
+    /// Read to the end (so the digest covers every byte), then return digest, size and the tee.
+    pub fn finish(mut self) -> io::Result<(Digest, u64, Option<std::fs::File>)> {
+        io::copy(&mut self, &mut io::sink())?;
+        let digest = Digest(format!("sha256:{}", hex::encode(self.hasher.finalize())));
+        Ok((digest, self.read, self.tee))
+    }
+}
+
+impl<R: io::Read> io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.limit {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("blob is larger than the {} bytes its descriptor declares", self.limit)));
+        }
+        self.hasher.update(&buf[..n]);
+        if let Some(tee) = &mut self.tee {
+            tee.write_all(&buf[..n])?;
+        }
+        Ok(n)
+    }
+}
+
 /// Hash a file without loading it into memory.
 pub fn digest_file(path: &std::path::Path) -> io::Result<(Digest, u64)> {
     let mut file = std::fs::File::open(path)?;

@@ -167,6 +167,52 @@ pub enum Error {
         new: String,
     },
 
+    /// The policy file does not parse.
+    #[error("policy {}: {message}", path.display())]
+    Policy {
+        /// The policy file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// No key in the policy covers the store.
+    #[error("no key in policy {} trusts store {store}{}", policy.display(), if *exists { "" } else { " (the policy file does not exist)" })]
+    Untrusted {
+        /// The store.
+        store: String,
+        /// The policy file.
+        policy: PathBuf,
+        /// Whether the file exists.
+        exists: bool,
+    },
+
+    /// The pack declares something the policy does not allow.
+    #[error("policy {} refuses {pack}: {what} is not allowed by `{rule}`", policy.display())]
+    PolicyRefused {
+        /// The pack.
+        pack: String,
+        /// What it declares.
+        what: String,
+        /// The policy entry that would have to change.
+        rule: String,
+        /// The policy file.
+        policy: PathBuf,
+    },
+
+    /// A pack request cannot be satisfied.
+    #[error("{0}")]
+    Resolve(String),
+
+    /// A tar entry broke the extraction rules.
+    #[error("refused to install {pack}: {reason}")]
+    UnsafeContent {
+        /// The pack.
+        pack: String,
+        /// Which entry and why.
+        reason: String,
+    },
+
     /// A required input is missing (e.g. a password with no terminal to ask on).
     #[error("{0}")]
     Missing(String),
@@ -190,6 +236,11 @@ impl Error {
             Error::Unsigned { .. } => "sign it with `aibox pack sign REF --key cosign.key` (or cosign sign --key)".into(),
             Error::SignatureInvalid { .. } => "verify with the public key matching the signing key; a tampered pack must be re-published".into(),
             Error::Exists { .. } => "remove it first, or pass --force".into(),
+            Error::Policy { .. } => "fix the policy file; `aibox policy validate` checks it".into(),
+            Error::Untrusted { store, .. } => format!("add a `trust` entry with `store: {store}` and the publisher's public key (keys: [/etc/aibox/keys/NAME.pub]) to the policy, or pass --policy / AIBOX_POLICY"),
+            Error::PolicyRefused { rule, .. } => format!("ask the policy owner to allow it in `{rule}`, or use another pack"),
+            Error::Resolve(_) => "`aibox list packs` shows what the store offers; `aibox info NAME` its versions".into(),
+            Error::UnsafeContent { .. } => "the pack is malformed or malicious; nothing was installed. Report it to its publisher".into(),
             Error::VersionExists { .. } => "published versions are immutable: bump `version` in pack.yaml (or pass --force to move the tag)".into(),
             Error::Build { .. } | Error::Io { .. } | Error::Registry { .. } | Error::Missing(_) => return None,
         })

@@ -8,9 +8,15 @@ pub mod atomic;
 pub mod cosign;
 pub mod digest;
 pub mod error;
+pub mod extract;
+pub mod install;
 pub mod pack;
+pub mod policy;
+pub mod progress;
 pub mod reference;
+pub mod resolve;
 pub mod store;
+pub mod toolpacks;
 
 pub use digest::Digest;
 pub use error::{Error, Result};

@@ -1,9 +1,13 @@
 //! The `aibox` command line: argument definitions and dispatch. Each command group has its own
 //! module; all real work is in the library.
 
+mod install;
 mod key;
 pub mod output;
 mod pack;
+mod progress;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -14,6 +18,15 @@ pub use output::Printer;
 #[derive(Debug, Parser)]
 #[command(name = "aibox", version, about, propagate_version = true)]
 pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes (also from the environment).
+#[derive(Debug, clap::Args)]
+pub struct Global {
     /// Print one machine-readable JSON document on stdout.
     #[arg(long, global = true)]
     pub json: bool,
@@ -23,12 +36,37 @@ pub struct Cli {
     /// Print more detail.
     #[arg(short, long, global = true)]
     pub verbose: bool,
-    #[command(subcommand)]
-    command: Command,
+    /// Where packs come from: docker://HOST/NAMESPACE, oci:DIR or oci-archive:FILE.
+    #[arg(long, global = true, env = "AIBOX_STORE", default_value = "oci:/srv/aibox/layout")]
+    pub store: String,
+    /// Where packs are installed.
+    #[arg(long, global = true, env = "AIBOX_TOOLPACKS_DIR", default_value = "/opt/toolpacks")]
+    pub toolpacks_dir: PathBuf,
+    /// The policy: trusted stores and keys, allowed endpoints and install methods.
+    #[arg(long, global = true, env = "AIBOX_POLICY", default_value = "/etc/aibox/policy.yaml")]
+    pub policy: PathBuf,
+    /// Use no network: only oci: and oci-archive: stores.
+    #[arg(long, global = true, env = "AIBOX_OFFLINE")]
+    pub offline: bool,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Install packs: NAME, NAME@21, NAME@21.0.2, NAME@latest, NAME@sha256:... (also comma-separated).
+    Install(install::InstallArgs),
+    /// Remove installed packs.
+    Uninstall(install::UninstallArgs),
+    /// Move installed packs to the newest release matching what was asked.
+    Update(install::UpdateArgs),
+    /// Installed packs: version, digest, signer, size, when.
+    Status,
+    /// What the store offers.
+    #[command(subcommand)]
+    List(install::ListCommand),
+    /// A pack's manifest: description, dependencies, network, paths, env, versions.
+    Info(install::InfoArgs),
+    /// The environment installed packs add (what env.sh sets).
+    Env(install::EnvArgs),
     /// Cosign-compatible signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -40,15 +78,40 @@ enum Command {
 impl Cli {
     /// How to print.
     pub fn printer(&self) -> Printer {
-        Printer { quiet: self.quiet, json: self.json, verbose: self.verbose }
+        Printer { quiet: self.global.quiet, json: self.global.json, verbose: self.global.verbose }
     }
 
     /// Run the command.
     pub async fn run(self) -> Result<()> {
         let printer = self.printer();
+        let global = self.global;
         match self.command {
+            Command::Install(args) => install::install(&global, args, printer).await,
+            Command::Uninstall(args) => install::uninstall(&global, args, printer).await,
+            Command::Update(args) => install::update(&global, args, printer).await,
+            Command::Status => install::status(&global, printer),
+            Command::List(cmd) => install::list(&global, cmd, printer).await,
+            Command::Info(args) => install::info(&global, args, printer).await,
+            Command::Env(args) => install::env(&global, &args, printer),
             Command::Key(cmd) => key::run(cmd, printer),
             Command::Pack(cmd) => pack::run(cmd, printer).await,
         }
     }
+}
+
+/// `sha256:0123456789ab` (12 hex digits), enough to tell apart.
+pub fn short(digest: &str) -> &str {
+    &digest[..digest.len().min("sha256:".len() + 12)]
+}
+
+/// Bytes for people.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::Printer;
+use super::{Printer, human_bytes, short};
 use aibox_pkgmgr::cosign::{self, PublicKey};
 use aibox_pkgmgr::pack::{self, BuildOptions, BuiltPack};
 use aibox_pkgmgr::store::{self, RegistryConfig, Store, StoreLocation};
@@ -256,20 +256,4 @@ fn render_inspection(i: &pack::inspect::Inspection) -> String {
         let _ = writeln!(s, "Signature:     payload {} for {} ({status})", sig.payload, sig.docker_reference.as_deref().unwrap_or("?"));
     }
     s
-}
-
-/// `sha256:0123456789ab` (12 hex digits), enough to tell apart.
-fn short(digest: &str) -> &str {
-    &digest[..digest.len().min("sha256:".len() + 12)]
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }

@@ -74,6 +74,10 @@ impl Store for OciArchive {
         &self.location
     }
 
+    async fn list_packs(&self) -> Result<Vec<String>> {
+        Ok(super::layout::packs_in_index(&self.index()?))
+    }
+
     async fn list_tags(&self, name: &str) -> Result<Vec<String>> {
         Ok(tags_in_index(self.index()?, name).into_keys().collect())
     }

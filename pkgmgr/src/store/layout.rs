@@ -89,6 +89,10 @@ impl Store for OciLayout {
         &self.location
     }
 
+    async fn list_packs(&self) -> Result<Vec<String>> {
+        Ok(packs_in_index(&self.read_index()?))
+    }
+
     async fn list_tags(&self, name: &str) -> Result<Vec<String>> {
         Ok(self.tagged(name)?.into_keys().collect())
     }
@@ -144,6 +148,7 @@ impl Store for OciLayout {
                 return Err(Error::Corrupt { store: location, reason: format!("blob {} arrived as {digest} ({size} bytes)", blob.digest) });
             }
             let tmp = inner.into_inner().map_err(|e| Error::io("cannot write to", &dir)(e.into_error()))?;
+            crate::atomic::make_public(tmp.as_file(), &target)?;
             tmp.as_file().sync_all().map_err(Error::io("cannot sync", &dir))?;
             tmp.persist(&target).map_err(|e| Error::io("cannot write", &target)(e.error))?;
             Ok(())
@@ -198,4 +203,16 @@ pub(super) fn tags_in_index(index: OciImageIndex, name: &str) -> BTreeMap<String
             Some((tag, m))
         })
         .collect()
+}
+
+/// The pack names an index holds tags for.
+pub(super) fn packs_in_index(index: &OciImageIndex) -> Vec<String> {
+    let mut names: Vec<String> = index
+        .manifests
+        .iter()
+        .filter_map(|m| m.annotations.as_ref()?.get(REF_NAME)?.split_once(':').map(|(n, _)| n.to_owned()))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }

@@ -178,6 +178,9 @@ pub trait Store: Send + Sync {
     /// Where this store is.
     fn location(&self) -> &StoreLocation;
 
+    /// The packs (repositories) this store holds, sorted.
+    async fn list_packs(&self) -> Result<Vec<String>>;
+
     /// The tags of pack `name` (empty when the pack does not exist).
     async fn list_tags(&self, name: &str) -> Result<Vec<String>>;
 

@@ -133,6 +133,26 @@ impl Store for Registry {
         &self.location
     }
 
+    async fn list_packs(&self) -> Result<Vec<String>> {
+        // The catalog API (Harbor restricts it to admins; distribution serves it).
+        let reference = self.reference("_catalog", "latest");
+        let StoreLocation::Registry { namespace, .. } = &self.location else { unreachable!() };
+        let prefix = if namespace.is_empty() { String::new() } else { format!("{namespace}/") };
+        let mut packs = Vec::new();
+        let mut last: Option<String> = None;
+        loop {
+            let page = self.client.catalog(&reference, &self.credentials.auth, Some(1000), last.as_deref()).await.map_err(|e| self.error("listing repositories", "", e))?;
+            let done = page.repositories.len() < 1000;
+            last = page.repositories.last().cloned();
+            packs.extend(page.repositories.into_iter().filter_map(|r| r.strip_prefix(&prefix).filter(|n| !n.contains('/')).map(str::to_owned)));
+            if done || last.is_none() {
+                break;
+            }
+        }
+        packs.sort();
+        Ok(packs)
+    }
+
     async fn list_tags(&self, name: &str) -> Result<Vec<String>> {
         let reference = self.reference(name, "latest");
         let mut tags = Vec::new();

@@ -1,0 +1,292 @@
+//! `aibox install | uninstall | update | status | list | info | env`.
+
+use std::collections::BTreeMap;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::{Global, Printer, human_bytes, progress, short};
+use aibox_pkgmgr::extract::Limits;
+use aibox_pkgmgr::install::{Installer, PackOutcome};
+use aibox_pkgmgr::policy::Policy;
+use aibox_pkgmgr::resolve::{PackSpec, VersionReq, select_tag};
+use aibox_pkgmgr::store::{self, RegistryConfig, Store, StoreLocation};
+use aibox_pkgmgr::toolpacks::{Shell, Toolpacks};
+use aibox_pkgmgr::{Error, Result, cosign};
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Packs to install.
+    #[arg(required = true, value_delimiter = ',')]
+    packs: Vec<String>,
+    /// Most bytes one pack may unpack to.
+    #[arg(long, env = "AIBOX_MAX_PACK_BYTES", default_value_t = Limits::default().max_bytes)]
+    max_pack_bytes: u64,
+    /// Most entries one pack may hold.
+    #[arg(long, env = "AIBOX_MAX_PACK_ENTRIES", default_value_t = Limits::default().max_entries)]
+    max_pack_entries: u64,
+    /// Longest path inside a pack, in bytes.
+    #[arg(long, env = "AIBOX_MAX_PATH_LENGTH", default_value_t = Limits::default().max_path_len)]
+    max_path_length: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// Packs to remove.
+    #[arg(required = true, value_delimiter = ',')]
+    packs: Vec<String>,
+    /// Remove even when installed packs depend on them.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Packs to update (default: every pack installed on request).
+    packs: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ListCommand {
+    /// Packs in the store, with their versions.
+    Packs,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// NAME or NAME@VERSION.
+    pack: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Shell syntax.
+    #[arg(long, value_enum, default_value = "bash")]
+    shell: ShellArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ShellArg {
+    Bash,
+    Zsh,
+    Sh,
+    Fish,
+}
+
+async fn open_store(global: &Global) -> Result<Box<dyn Store>> {
+    let location = StoreLocation::parse(&global.store)?;
+    if global.offline && matches!(location, StoreLocation::Registry { .. }) {
+        return Err(Error::Missing(format!("--offline: store {location} needs the network; use an oci: layout or an oci-archive: bundle")));
+    }
+    store::open(&location, &RegistryConfig::from_env()).await
+}
+
+async fn installer(global: &Global, printer: Printer, limits: Limits) -> Result<Installer> {
+    Ok(Installer {
+        store: open_store(global).await?,
+        policy: Policy::load(&global.policy)?,
+        toolpacks: Toolpacks::new(&global.toolpacks_dir),
+        limits,
+        reporter: progress::reporter(printer),
+    })
+}
+
+fn parse_specs(packs: &[String]) -> Result<Vec<PackSpec>> {
+    packs.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).map(str::parse).collect()
+}
+
+pub async fn install(global: &Global, args: InstallArgs, printer: Printer) -> Result<()> {
+    let specs = parse_specs(&args.packs)?;
+    let limits = Limits { max_bytes: args.max_pack_bytes, max_entries: args.max_pack_entries, max_path_len: args.max_path_length };
+    let installer = installer(global, printer, limits).await?;
+    let outcomes = installer.install(&specs).await?;
+    report(&outcomes, printer, global);
+    printer.document(&json!({"toolpacks": global.toolpacks_dir, "packs": outcomes}));
+    Ok(())
+}
+
+fn report(outcomes: &[PackOutcome], printer: Printer, global: &Global) {
+    for o in outcomes {
+        let verb = match o.action {
+            "already-installed" => "Unchanged",
+            "upgraded" => "Upgraded",
+            _ => "Installed",
+        };
+        let size = if o.bytes > 0 { format!(", {}", human_bytes(o.bytes)) } else { String::new() };
+        printer.status(verb, format!("{} {} ({}{size}) in {}", o.name, o.version, short(&o.digest), o.path.display()));
+        for (volume, path) in &o.caches {
+            printer.status("Cache", format!("volume {volume} -> {path}"));
+        }
+    }
+    if outcomes.iter().any(|o| o.action != "already-installed") {
+        printer.detail(format!("activate with: . {}", global.toolpacks_dir.join("env.sh").display()));
+    }
+}
+
+pub async fn uninstall(global: &Global, args: UninstallArgs, printer: Printer) -> Result<()> {
+    let removed = aibox_pkgmgr::install::uninstall(&Toolpacks::new(&global.toolpacks_dir), &args.packs, args.force).await?;
+    for name in &removed {
+        printer.status("Removed", name);
+    }
+    printer.document(&json!({"removed": removed}));
+    Ok(())
+}
+
+pub async fn update(global: &Global, args: UpdateArgs, printer: Printer) -> Result<()> {
+    let toolpacks = Toolpacks::new(&global.toolpacks_dir);
+    let state = toolpacks.state()?;
+    let mut specs = Vec::new();
+    for (name, pack) in &state.packs {
+        if !args.packs.is_empty() && !args.packs.contains(name) {
+            continue;
+        }
+        let spec = match &pack.requested {
+            Some(r) => r.clone(),
+            None if args.packs.is_empty() => continue, // dependencies move with what needs them
+            None => format!("{name}@{}", semver::Version::parse(&pack.version).map(|v| v.major.to_string()).unwrap_or_default()),
+        };
+        specs.push(spec.parse::<PackSpec>()?);
+    }
+    for name in &args.packs {
+        if !state.packs.contains_key(name) {
+            return Err(Error::Resolve(format!("`{name}` is not installed; install it first")));
+        }
+    }
+    if specs.is_empty() {
+        printer.status("Unchanged", "nothing installed to update");
+        printer.document(&json!({"packs": []}));
+        return Ok(());
+    }
+    let installer = installer(global, printer, Limits::default()).await?;
+    let outcomes = installer.install(&specs).await?;
+    report(&outcomes, printer, global);
+    printer.document(&json!({"packs": outcomes}));
+    Ok(())
+}
+
+pub fn status(global: &Global, printer: Printer) -> Result<()> {
+    let toolpacks = Toolpacks::new(&global.toolpacks_dir);
+    let state = toolpacks.state()?;
+    if printer.json {
+        printer.document(&json!({"toolpacks": global.toolpacks_dir, "packs": state.packs}));
+        return Ok(());
+    }
+    if state.packs.is_empty() {
+        printer.data(&format!("No packs installed in {}\n", global.toolpacks_dir.display()));
+        return Ok(());
+    }
+    let mut out = format!("{:<20} {:<14} {:<20} {:<20} {:>10}  {}\n", "PACK", "VERSION", "DIGEST", "SIGNER", "SIZE", "INSTALLED");
+    for (name, p) in &state.packs {
+        out.push_str(&format!(
+            "{:<20} {:<14} {:<20} {:<20} {:>10}  {}{}\n",
+            name,
+            p.version,
+            short(&p.digest),
+            short(&p.signer),
+            human_bytes(p.size),
+            p.installed_at,
+            if p.requested.is_none() { "  (dependency)" } else { "" }
+        ));
+    }
+    printer.data(&out);
+    Ok(())
+}
+
+pub async fn list(global: &Global, cmd: ListCommand, printer: Printer) -> Result<()> {
+    let ListCommand::Packs = cmd;
+    let store = open_store(global).await?;
+    let mut packs = BTreeMap::new();
+    for name in store.list_packs().await? {
+        let mut versions: Vec<semver::Version> = store.list_tags(&name).await?.iter().filter_map(|t| semver::Version::parse(&t.replace('_', "+")).ok()).collect();
+        versions.sort();
+        packs.insert(name, versions.iter().rev().map(ToString::to_string).collect::<Vec<_>>());
+    }
+    if printer.json {
+        printer.document(&json!({"store": store.location().to_string(), "packs": packs}));
+    } else {
+        let mut out = String::new();
+        for (name, versions) in &packs {
+            out.push_str(&format!("{name:<24} {}\n", versions.join(", ")));
+        }
+        if packs.is_empty() {
+            out = format!("No packs in {}\n", store.location());
+        }
+        printer.data(&out);
+    }
+    Ok(())
+}
+
+pub async fn info(global: &Global, args: InfoArgs, printer: Printer) -> Result<()> {
+    let spec: PackSpec = args.pack.parse()?;
+    let store = open_store(global).await?;
+    let name = spec.name.as_str();
+    let tags = store.list_tags(name).await?;
+    let target = match &spec.req {
+        VersionReq::Digest(d) => d.to_string(),
+        req => select_tag(req, &tags).map(str::to_owned).ok_or_else(|| Error::Resolve(format!("no version of `{name}` matches `{spec}` in {}", store.location())))?,
+    };
+    let inspection = aibox_pkgmgr::pack::inspect::inspect(store.as_ref(), name, &target, &[]).await?;
+    let keys = Policy::load(&global.policy).and_then(|p| p.keys_for(store.location()));
+    let trust = match &keys {
+        Ok(keys) => match cosign::verify(store.as_ref(), name, &inspection.digest, keys).await {
+            Ok(v) => format!("verified by {}", v[0].key_source),
+            Err(e) => format!("NOT verified: {e}"),
+        },
+        Err(e) => format!("not checked: {e}"),
+    };
+    let mut versions: Vec<semver::Version> = tags.iter().filter_map(|t| semver::Version::parse(&t.replace('_', "+")).ok()).collect();
+    versions.sort();
+    let versions: Vec<String> = versions.iter().rev().map(ToString::to_string).collect();
+    let pack = inspection.pack.clone().unwrap_or_default();
+    if printer.json {
+        printer.document(&json!({"name": name, "digest": inspection.digest, "signature": trust, "versions": versions, "manifest": pack}));
+        return Ok(());
+    }
+    let field = |k: &str| match &pack[k] {
+        serde_json::Value::Null => "-".to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        v => v.to_string(),
+    };
+    let mut out = String::new();
+    for (label, value) in [
+        ("Name", field("name")),
+        ("Version", field("version")),
+        ("Description", field("description")),
+        ("Maintainer", field("maintainer")),
+        ("Digest", inspection.digest.to_string()),
+        ("Signature", trust),
+        ("Depends", field("depends")),
+        ("Network", field("network")),
+        ("Path", field("path")),
+        ("Env", field("env")),
+        ("Caches", field("caches")),
+        ("Versions", versions.join(", ")),
+    ] {
+        out.push_str(&format!("{label:<12} {value}\n"));
+    }
+    printer.data(&out);
+    Ok(())
+}
+
+pub fn env(global: &Global, args: &EnvArgs, printer: Printer) -> Result<()> {
+    let toolpacks = Toolpacks::new(&global.toolpacks_dir);
+    let state = toolpacks.state()?;
+    let shell = match args.shell {
+        ShellArg::Fish => Shell::Fish,
+        ShellArg::Bash | ShellArg::Zsh | ShellArg::Sh => Shell::Posix,
+    };
+    let script = toolpacks.env_script(&state, shell);
+    if printer.json {
+        let env: BTreeMap<&String, BTreeMap<&String, String>> = state
+            .packs
+            .iter()
+            .map(|(n, p)| (n, p.env.iter().map(|(k, v)| (k, v.replace("${PACK_ROOT}", &toolpacks.current(n).to_string_lossy()))).collect()))
+            .collect();
+        let tp = &toolpacks;
+        let path: Vec<String> = state.packs.iter().flat_map(|(n, p)| p.path.iter().map(move |d| format!("{}/{d}", tp.current(n).display()))).collect();
+        printer.document(&json!({"path": path, "env": env}));
+    } else {
+        printer.data(&script);
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! Draws the library's progress events: indicatif bars (bytes, rate, ETA) on a terminal, one
+//! status line per pack otherwise, nothing with `-q` or `--json`.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::Printer;
+use aibox_pkgmgr::progress::{Reporter, Silent};
+
+/// The reporter that fits how aibox was started.
+pub fn reporter(printer: Printer) -> std::sync::Arc<dyn Reporter> {
+    if printer.quiet || printer.json {
+        std::sync::Arc::new(Silent)
+    } else if std::io::stderr().is_terminal() {
+        std::sync::Arc::new(Bars { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), bars: Mutex::new(Vec::new()) })
+    } else {
+        std::sync::Arc::new(Lines { printer })
+    }
+}
+
+struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<Vec<ProgressBar>>,
+}
+
+impl Reporter for Bars {
+    fn start(&self, pack: &str, version: &str, bytes: u64, cached: bool) -> usize {
+        let bar = self.multi.add(ProgressBar::new(bytes));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12.green.bold} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(if cached { "Extracting" } else { "Downloading" });
+        bar.set_message(format!("{pack} {version}"));
+        let mut bars = self.bars.lock().expect("progress lock");
+        bars.push(bar);
+        bars.len() - 1
+    }
+
+    fn advance(&self, id: usize, bytes: u64) {
+        if let Some(bar) = self.bars.lock().expect("progress lock").get(id) {
+            bar.inc(bytes);
+        }
+    }
+
+    fn finish(&self, id: usize) {
+        if let Some(bar) = self.bars.lock().expect("progress lock").get(id) {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+struct Lines {
+    printer: Printer,
+}
+
+impl Reporter for Lines {
+    fn start(&self, pack: &str, version: &str, bytes: u64, cached: bool) -> usize {
+        let verb = if cached { "Extracting" } else { "Downloading" };
+        let from = if cached { " from the cache" } else { "" };
+        self.printer.status(verb, format!("{pack} {version} ({}){from}", super::human_bytes(bytes)));
+        0
+    }
+    fn advance(&self, _: usize, _: u64) {}
+    fn finish(&self, _: usize) {}
+}

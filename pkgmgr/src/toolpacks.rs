@@ -1,0 +1,261 @@
+//! The toolpacks directory (`/opt/toolpacks`): installed pack trees, the `current` links,
+//! `env.sh`, and aibox's own state under `.aibox/`.
+//!
+//! ```text
+//! /opt/toolpacks/
+//! ├── env.sh                     # sourced by shells: PATH and env of every installed pack
+//! ├── hello/
+//! │   ├── 1.0.0/                 # the pack tree
+//! │   └── current -> 1.0.0
+//! └── .aibox/
+//!     ├── state.json             # what is installed, by digest (the source of truth)
+//!     ├── lock                   # held by every command that changes anything
+//!     ├── staging/               # extraction in progress (same filesystem: rename is atomic)
+//!     └── cache/blobs/sha256/    # content-addressed layer cache
+//! ```
+//!
+//! `state.json` is written atomically; the `current` links and `env.sh` are derived from it and
+//! re-derived by every changing command, so a crash at any point leaves the old state or the
+//! new one, and the next run repairs links and env.sh.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic::write_atomic;
+use crate::error::{Error, Result};
+
+/// One installed pack, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstalledPack {
+    /// Installed version.
+    pub version: String,
+    /// Manifest digest.
+    pub digest: String,
+    /// The store it came from.
+    pub store: String,
+    /// What the user asked for (`java@21`); `update` re-resolves it. `None` for dependencies.
+    #[serde(default)]
+    pub requested: Option<String>,
+    /// Fingerprint of the key whose signature verified.
+    pub signer: String,
+    /// The `docker-reference` the signature names (where it was signed).
+    pub signed_as: String,
+    /// Layer digest.
+    pub layer: String,
+    /// Bytes of file content.
+    pub size: u64,
+    /// Entries in the layer.
+    pub entries: u64,
+    /// RFC 3339 install time.
+    pub installed_at: String,
+    /// Packs this one depends on (`node@20`).
+    #[serde(default)]
+    pub depends: Vec<String>,
+    /// Dirs on PATH, relative to the pack root.
+    #[serde(default)]
+    pub path: Vec<String>,
+    /// Environment, values may use `${PACK_ROOT}`.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Cache volumes: name → path.
+    #[serde(default)]
+    pub caches: BTreeMap<String, String>,
+}
+
+/// `state.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// Format version.
+    #[serde(default = "state_version")]
+    pub version: u32,
+    /// Installed packs by name.
+    #[serde(default)]
+    pub packs: BTreeMap<String, InstalledPack>,
+}
+
+fn state_version() -> u32 {
+    1
+}
+
+/// The toolpacks directory.
+#[derive(Debug, Clone)]
+pub struct Toolpacks {
+    root: PathBuf,
+}
+
+/// Proof that the lock is held; released on drop.
+pub struct LockGuard {
+    _file: File,
+}
+
+impl Toolpacks {
+    /// A toolpacks directory at `root` (created on first change). Made absolute: env.sh and
+    /// agent configs name paths inside it.
+    pub fn new(root: &Path) -> Self {
+        Self { root: std::path::absolute(root).unwrap_or_else(|_| root.to_owned()) }
+    }
+
+    /// The root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn meta(&self) -> PathBuf {
+        self.root.join(".aibox")
+    }
+
+    /// Where pack `name` at `version` is installed.
+    pub fn pack_dir(&self, name: &str, version: &str) -> PathBuf {
+        self.root.join(name).join(version)
+    }
+
+    /// The stable path of pack `name` (through its `current` link).
+    pub fn current(&self, name: &str) -> PathBuf {
+        self.root.join(name).join("current")
+    }
+
+    /// The content-addressed layer cache.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.meta().join("cache/blobs/sha256")
+    }
+
+    /// Take the lock every changing command holds (blocks while another process has it), and
+    /// remove staging left by a process that died.
+    pub fn lock(&self) -> Result<LockGuard> {
+        let meta = self.meta();
+        fs::create_dir_all(meta.join("staging")).map_err(Error::io("cannot create", &meta))?;
+        let path = meta.join("lock");
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(Error::io("cannot open", &path))?;
+        file.lock().map_err(Error::io("cannot lock", &path))?;
+        if let Ok(entries) = fs::read_dir(meta.join("staging")) {
+            for e in entries.flatten() {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+        Ok(LockGuard { _file: file })
+    }
+
+    /// A fresh staging directory (same filesystem as the packs, so activation is a rename).
+    pub fn staging(&self, _lock: &LockGuard, name: &str) -> Result<tempfile::TempDir> {
+        let dir = self.meta().join("staging");
+        tempfile::Builder::new().prefix(&format!("{name}-")).tempdir_in(&dir).map_err(Error::io("cannot create staging in", &dir))
+    }
+
+    /// Read the state (empty when nothing is installed).
+    pub fn state(&self) -> Result<State> {
+        let path = self.meta().join("state.json");
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt { store: path.display().to_string(), reason: format!("state does not parse: {e}") }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State { version: 1, packs: BTreeMap::new() }),
+            Err(e) => Err(Error::io("cannot read", path)(e)),
+        }
+    }
+
+    /// Write the state atomically.
+    pub fn save_state(&self, _lock: &LockGuard, state: &State) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(state).expect("state serializes");
+        bytes.push(b'\n');
+        write_atomic(&self.meta().join("state.json"), &bytes)
+    }
+
+    /// Move a finished staging tree to its version directory (replacing a stale one).
+    pub fn place(&self, _lock: &LockGuard, staging: tempfile::TempDir, name: &str, version: &str) -> Result<()> {
+        let target = self.pack_dir(name, version);
+        let parent = target.parent().expect("pack dir has a parent");
+        fs::create_dir_all(parent).map_err(Error::io("cannot create", parent))?;
+        if target.exists() {
+            // Left by an interrupted run (not in state): the new tree replaces it.
+            fs::remove_dir_all(&target).map_err(Error::io("cannot remove", &target))?;
+        }
+        let staged = staging.keep();
+        fs::set_permissions(&staged, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(Error::io("cannot set mode of", &staged))?;
+        fs::rename(&staged, &target).map_err(Error::io("cannot move into place", &target))?;
+        Ok(())
+    }
+
+    /// Make links, env.sh and version directories match `state`: flip each `current` link,
+    /// rewrite env.sh, remove versions and packs the state no longer has.
+    pub fn sync_to_state(&self, _lock: &LockGuard, state: &State) -> Result<()> {
+        for (name, pack) in &state.packs {
+            let link = self.current(name);
+            if fs::read_link(&link).ok().as_deref() != Some(Path::new(&pack.version)) {
+                let tmp = self.root.join(name).join(".current.tmp");
+                let _ = fs::remove_file(&tmp);
+                std::os::unix::fs::symlink(&pack.version, &tmp).map_err(Error::io("cannot create", &tmp))?;
+                fs::rename(&tmp, &link).map_err(Error::io("cannot update", &link))?;
+            }
+        }
+        write_atomic(&self.root.join("env.sh"), self.env_script(state, Shell::Posix).as_bytes())?;
+        // Remove what the state no longer names: old versions, uninstalled packs.
+        let Ok(entries) = fs::read_dir(&self.root) else { return Ok(()) };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name == "env.sh" || !entry.path().is_dir() || aibox_schema::PackName::try_from(name.clone()).is_err() {
+                continue;
+            }
+            match state.packs.get(&name) {
+                None => {
+                    if entry.path().join("current").symlink_metadata().is_ok() {
+                        fs::remove_dir_all(entry.path()).map_err(Error::io("cannot remove", entry.path()))?;
+                    }
+                }
+                Some(pack) => {
+                    for version in fs::read_dir(entry.path()).into_iter().flatten().flatten() {
+                        let v = version.file_name().to_string_lossy().into_owned();
+                        if v != pack.version && v != "current" && version.path().is_dir() && semver::Version::parse(&v).is_ok() {
+                            fs::remove_dir_all(version.path()).map_err(Error::io("cannot remove", version.path()))?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The environment the installed packs add, for `shell`.
+    pub fn env_script(&self, state: &State, shell: Shell) -> String {
+        let mut out = String::from(match shell {
+            Shell::Posix => "# Generated by aibox from .aibox/state.json; do not edit.\n# Source it: . /opt/toolpacks/env.sh\n",
+            Shell::Fish => "# Generated by aibox; source it from fish: aibox env --shell fish | source\n",
+        });
+        for (name, pack) in &state.packs {
+            let root = self.current(name);
+            let root = root.to_string_lossy();
+            for dir in pack.path.iter().rev() {
+                let dir = format!("{root}/{}", dir.trim_start_matches("./").trim_end_matches('/'));
+                out.push_str(&match shell {
+                    Shell::Posix => format!("case \":${{PATH}}:\" in *:{q}:*) ;; *) PATH={q}\"${{PATH:+:$PATH}}\" ;; esac\n", q = quote(&dir)),
+                    Shell::Fish => format!("contains -- {q} $PATH; or set -gx PATH {q} $PATH\n", q = quote(&dir)),
+                });
+            }
+            for (key, value) in &pack.env {
+                let value = value.replace("${PACK_ROOT}", &root);
+                out.push_str(&match shell {
+                    Shell::Posix => format!("export {key}={}\n", quote(&value)),
+                    Shell::Fish => format!("set -gx {key} {}\n", quote(&value)),
+                });
+            }
+        }
+        if shell == Shell::Posix {
+            out.push_str("export PATH\n");
+        }
+        out
+    }
+}
+
+/// Shell syntax for [`Toolpacks::env_script`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    /// sh, dash, bash, zsh.
+    Posix,
+    /// fish.
+    Fish,
+}
+
+/// Single-quote for sh and fish (values come from packs: never let them run code).
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
