@@ -109,3 +109,94 @@ pub fn run(program: &str, args: &[&str]) -> String {
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
+
+/// A sandbox to install into: a store, a signing key, a policy trusting it, a toolpacks dir.
+pub struct Site {
+    pub env: Env,
+    pub store: String,
+    pub key: String,
+    pub public: String,
+    pub policy: PathBuf,
+    pub toolpacks: PathBuf,
+}
+
+impl Site {
+    /// A site whose store is `store(env)` (trusted with a fresh key).
+    pub fn new(store: impl FnOnce(&Env) -> String) -> Self {
+        let env = Env::new();
+        let store = store(&env);
+        let (key, public) = env.keys("publisher");
+        let policy = env.path().join("policy.yaml");
+        std::fs::write(&policy, format!("trust:\n  - store: {store}\n    keys: [{public}]\n")).unwrap();
+        let toolpacks = env.path().join("toolpacks");
+        Self { store, key, public, policy, toolpacks, env }
+    }
+
+    /// A site on a fresh OCI layout in its own directory.
+    pub fn layout() -> Self {
+        Self::new(|env| format!("oci:{}", env.path().join("store").display()))
+    }
+
+    /// A site on its own namespace of the shared registry.
+    pub fn registry(namespace: &str) -> Self {
+        Self::new(|_| REGISTRY.store(namespace))
+    }
+
+    /// `aibox` with store, policy and toolpacks dir set through the environment.
+    pub fn aibox(&self) -> Command {
+        let mut c = self.env.aibox();
+        c.env("AIBOX_STORE", &self.store).env("AIBOX_POLICY", &self.policy).env("AIBOX_TOOLPACKS_DIR", &self.toolpacks);
+        c
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.aibox().args(args).output().unwrap();
+        assert_success(&out, args);
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.aibox().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "aibox {args:?} should exit 1\nstdout: {}\nstderr: {stderr}", String::from_utf8_lossy(&out.stdout));
+        stderr
+    }
+
+    /// Write a pack folder with extra pack.yaml lines, publish it signed; returns its folder.
+    pub fn publish(&self, name: &str, version: &str, extra_yaml: &str) -> PathBuf {
+        let dir = self.env.path().join("src").join(name).join(version);
+        std::fs::create_dir_all(dir.join("root/bin")).unwrap();
+        std::fs::write(
+            dir.join("pack.yaml"),
+            format!("name: {name}\nversion: {version}\ndescription: test pack {name}\nmaintainer: tests <t@example.com>\npath: [bin]\nenv:\n  {}_HOME: ${{PACK_ROOT}}\n{extra_yaml}", name.to_uppercase().replace('-', "_")),
+        )
+        .unwrap();
+        let bin = dir.join("root/bin").join(name);
+        std::fs::write(&bin, format!("#!/bin/sh\necho {name} {version}\n")).unwrap();
+        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        self.env.ok(&["-q", "pack", "publish", dir.to_str().unwrap(), "--to", &self.store, "--key", &self.key]);
+        dir
+    }
+
+    /// The parsed state.json.
+    pub fn state(&self) -> serde_json::Value {
+        match std::fs::read_to_string(self.toolpacks.join(".aibox/state.json")) {
+            Ok(s) => json(&s),
+            Err(_) => serde_json::json!({"packs": {}}),
+        }
+    }
+
+    /// Names of the pack directories in the toolpacks dir.
+    pub fn pack_dirs(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.toolpacks)
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !n.starts_with('.') && n != "env.sh").collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Staging directories left behind.
+    pub fn staging_left(&self) -> usize {
+        std::fs::read_dir(self.toolpacks.join(".aibox/staging")).map(|d| d.count()).unwrap_or(0)
+    }
+}
