@@ -198,7 +198,12 @@ impl Toolpacks {
             }
             match state.packs.get(&name) {
                 None => {
-                    if entry.path().join("current").symlink_metadata().is_ok() {
+                    // Only what aibox made: a `current` link and version directories.
+                    let ours = fs::read_dir(entry.path()).into_iter().flatten().flatten().all(|c| {
+                        let n = c.file_name().to_string_lossy().into_owned();
+                        n == "current" || n == ".current.tmp" || (semver::Version::parse(&n).is_ok() && c.path().is_dir())
+                    });
+                    if ours {
                         fs::remove_dir_all(entry.path()).map_err(Error::io("cannot remove", entry.path()))?;
                     }
                 }

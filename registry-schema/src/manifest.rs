@@ -457,3 +457,56 @@ fn locate_key(text: &str, key: &str) -> (u64, u64) {
         .position(|l| l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':')))
         .map_or((0, 0), |i| (i as u64 + 1, 1))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<PackManifest, ManifestError> {
+        PackManifest::from_yaml(&format!("name: p\nversion: 1.0.0\ndescription: d\nmaintainer: m\n{yaml}"), Path::new("pack.yaml"))
+    }
+
+    #[test]
+    fn defaults_and_kinds() {
+        let m = parse("").unwrap();
+        assert_eq!(m.install.method, InstallMethod::DockerLayer);
+        assert_eq!(m.kind(), PackKind::Tool);
+        let mcp = parse("command: bin/server\nargs: [\"${WORKSPACE}\"]\ndepends: [node@20]\n").unwrap();
+        assert_eq!(mcp.kind(), PackKind::Mcp);
+        assert_eq!(parse("transport: http\nurl: https://mcp.internal/x\n").unwrap().kind(), PackKind::Mcp);
+    }
+
+    #[test]
+    fn mcp_rules() {
+        assert!(parse("transport: http\n").is_err());
+        assert!(parse("transport: stdio\n").is_err());
+        assert!(parse("args: [x]\n").is_err());
+        assert!(parse("transport: http\ncommand: x\nurl: https://x\n").is_err());
+    }
+
+    #[test]
+    fn field_rules_have_locations() {
+        let err = parse("caches:\n  maven: /home/dev/.m2\n").unwrap_err().to_string();
+        assert!(err.starts_with("pack.yaml:5:1: field `caches`") && err.contains("aibox-<tool>-cache"), "{err}");
+        assert!(parse("caches:\n  aibox-maven-cache: /home/dev/.m2\n").is_ok());
+        assert!(parse("path: [/usr/bin]\n").is_err());
+        assert!(parse("path: [../x]\n").is_err());
+        assert!(parse("platforms: [amd64]\n").is_err());
+        assert!(parse("env:\n  1BAD: x\n").is_err());
+        assert!(parse("sources:\n  - url: https://example.com/x.tar.gz\n").unwrap_err().to_string().contains("needs `sha256`"));
+        assert!(parse("sources:\n  - npm: x@1\n    pypi: y==1\n").is_err());
+        let err = parse("install:\n  method: brew\n").unwrap_err().to_string();
+        assert!(err.contains("pack.yaml:6:") && err.contains("brew"), "{err}");
+    }
+
+    #[test]
+    fn tags_and_canonical_json() {
+        let m = parse("").unwrap();
+        assert_eq!(m.tag(), "1.0.0");
+        let b = PackManifest::from_yaml("name: p\nversion: 1.0.0+build.5\ndescription: d\nmaintainer: m\n", Path::new("x")).unwrap();
+        assert_eq!(b.tag(), "1.0.0_build.5");
+        let json = String::from_utf8(m.to_canonical_json()).unwrap();
+        assert_eq!(json, r#"{"description":"d","maintainer":"m","name":"p","version":"1.0.0"}"#);
+        assert_eq!(PackManifest::from_config_json(json.as_bytes()).unwrap(), m);
+    }
+}
