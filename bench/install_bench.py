@@ -76,7 +76,8 @@ def start_registry(work):
 def make_pack(work, name, jdk):
     d = os.path.join(work, "packs", name)
     os.makedirs(d, exist_ok=True)
-    shutil.copytree(jdk, os.path.join(d, "root"), symlinks=False)  # Debian's JDK links into /etc
+    # Debian's JDK links into /etc: copy what the links point at, skip dangling ones.
+    shutil.copytree(jdk, os.path.join(d, "root"), symlinks=False, ignore_dangling_symlinks=True)
     with open(os.path.join(d, "pack.yaml"), "w") as f:
         f.write(f"name: {name}\nversion: 17.0.0\ndescription: benchmark JDK\nmaintainer: bench\npath: [bin]\n"
                 "env:\n  JAVA_HOME: ${PACK_ROOT}\n")

@@ -39,7 +39,7 @@ impl Default for Limits {
 }
 
 /// What was extracted.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct Extracted {
     /// Entries written.
     pub entries: u64,
@@ -97,7 +97,7 @@ pub fn extract(reader: impl Read, dest: &Path, prefix: &str, limits: &Limits) ->
             return Err(refuse(&format!("path longer than {} bytes", limits.max_path_len)));
         }
         let path = entry.path().map_err(ExtractError::Read)?.into_owned();
-        let Some(rel) = relative_under(&path, prefix).map_err(|r| refuse(r))? else {
+        let Some(rel) = relative_under(&path, prefix).map_err(&refuse)? else {
             continue; // a parent directory of the prefix itself
         };
         if rel.as_os_str().is_empty() {

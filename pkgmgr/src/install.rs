@@ -45,6 +45,8 @@ pub struct Installer {
     pub limits: Limits,
     /// Progress.
     pub reporter: Arc<dyn Reporter>,
+    /// Reinstall packs that are already installed, from verified bytes (never from the tree cache).
+    pub force: bool,
 }
 
 /// A pack resolved, verified and checked: ready to fetch.
@@ -199,7 +201,8 @@ impl Installer {
         let mut state = self.toolpacks.state()?;
         self.toolpacks.sync_to_state(&lock, &state)?;
         let plan = self.plan(specs, &state).await?;
-        let (todo, skip): (Vec<_>, Vec<_>) = plan.into_iter().partition(|r| state.packs.get(r.pack.name.as_str()).is_none_or(|p| p.digest != r.digest.as_str()));
+        let (todo, skip): (Vec<_>, Vec<_>) =
+            plan.into_iter().partition(|r| self.force || state.packs.get(r.pack.name.as_str()).is_none_or(|p| p.digest != r.digest.as_str()));
 
         let mut outcomes: Vec<PackOutcome> = skip
             .iter()
@@ -223,7 +226,7 @@ impl Installer {
             state.packs.insert(r.pack.name.to_string(), record);
             outcomes.push(self.outcome(r, action, extracted.bytes, cached));
         }
-        self.create_caches(&todo)?;
+        create_cache_paths(&todo);
         self.toolpacks.save_state(&lock, &state)?;
         self.toolpacks.sync_to_state(&lock, &state)?;
         Ok(outcomes)
@@ -265,16 +268,6 @@ impl Installer {
         }
     }
 
-    /// Create the cache paths packs declare, so a launcher can mount `aibox-<tool>-cache`
-    /// volumes there (a path that cannot be created is skipped: the launcher mounts it).
-    fn create_caches(&self, packs: &[Resolved]) -> Result<()> {
-        for r in packs {
-            for path in r.pack.caches.values() {
-                let _ = std::fs::create_dir_all(path);
-            }
-        }
-        Ok(())
-    }
 
     /// Fetch and extract every pack of `todo` concurrently into staging directories.
     async fn fetch_all(&self, lock: &LockGuard, todo: &[Resolved]) -> Result<Vec<(tempfile::TempDir, extract::Extracted, bool)>> {
@@ -292,9 +285,17 @@ impl Installer {
         let label = format!("{name}@{}", r.pack.version);
         let digest: Digest = r.layer.digest.parse().map_err(|e| Error::Corrupt { store: self.store.location().to_string(), reason: e })?;
         let size = u64::try_from(r.layer.size).unwrap_or(0);
-        let cache_dir = self.toolpacks.cache_dir();
+        let cache = self.toolpacks.cache();
+        if !self.force
+            && let Some(extracted) = cache.link_tree_into(&digest, staging)?
+        {
+            let id = self.reporter.start(name, &r.pack.version, 0, true);
+            self.reporter.finish(id);
+            return Ok((extracted, true));
+        }
+        let cache_dir = cache.blob_dir();
         std::fs::create_dir_all(&cache_dir).map_err(Error::io("cannot create", &cache_dir))?;
-        let cached_path = cache_dir.join(digest.hex());
+        let cached_path = cache.blob(&digest);
         let (reader, tee, cached): (store::BlobReader, Option<tempfile::NamedTempFile>, bool) = match tokio::fs::File::open(&cached_path).await {
             Ok(f) => (Box::pin(f), None, true),
             Err(_) => {
@@ -304,7 +305,9 @@ impl Installer {
         };
         let id = self.reporter.start(name, &r.pack.version, size, cached);
         let reporter = self.reporter.clone();
+        let staging_dir = staging.to_owned();
         let staging = staging.to_owned();
+        let layer_digest = digest.clone();
         let prefix = format!("opt/toolpacks/{name}/{}", r.pack.version);
         let media_type = r.layer.media_type.clone();
         let limits = self.limits;
@@ -345,7 +348,17 @@ impl Installer {
         .await
         .expect("extraction task does not panic");
         self.reporter.finish(id);
-        Ok((result?, cached))
+        let extracted = result?;
+        cache.keep_tree(&layer_digest, &staging_dir, &extracted);
+        Ok((extracted, cached))
+    }
+}
+
+/// Create the cache paths packs declare, so a launcher can mount `aibox-<tool>-cache` volumes
+/// there (a path that cannot be created here is skipped: the launcher mounts it anyway).
+fn create_cache_paths(packs: &[Resolved]) {
+    for path in packs.iter().flat_map(|r| r.pack.caches.values()) {
+        let _ = std::fs::create_dir_all(path);
     }
 }
 

@@ -5,6 +5,7 @@
 //! the `aibox` binary (`main.rs`, `cli/`) is a thin shell over it.
 
 pub mod atomic;
+pub mod cache;
 pub mod cosign;
 pub mod digest;
 pub mod error;

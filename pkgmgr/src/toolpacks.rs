@@ -11,7 +11,7 @@
 //!     ├── state.json             # what is installed, by digest (the source of truth)
 //!     ├── lock                   # held by every command that changes anything
 //!     ├── staging/               # extraction in progress (same filesystem: rename is atomic)
-//!     └── cache/blobs/sha256/    # content-addressed layer cache
+//!     └── cache/                 # blobs/sha256/<hex> (layers), trees/<hex> (hardlinked trees)
 //! ```
 //!
 //! `state.json` is written atomically; the `current` links and `env.sh` are derived from it and
@@ -117,9 +117,9 @@ impl Toolpacks {
         self.root.join(name).join("current")
     }
 
-    /// The content-addressed layer cache.
-    pub fn cache_dir(&self) -> PathBuf {
-        self.meta().join("cache/blobs/sha256")
+    /// The install cache (layer blobs and unpacked trees).
+    pub fn cache(&self) -> crate::cache::Cache {
+        crate::cache::Cache::new(self.meta().join("cache"))
     }
 
     /// Take the lock every changing command holds (blocks while another process has it), and

@@ -79,11 +79,24 @@ fn update_moves_to_the_newest_matching_release_and_reuses_the_cache() {
     let out = json(&site.ok(&["--json", "update", "upd"]));
     assert_eq!(out["packs"][0]["action"], "already-installed");
 
-    // Reinstall after uninstall comes from the blob cache.
+    // Reinstall after uninstall comes from the cache.
     site.ok(&["uninstall", "upd"]);
     assert!(site.pack_dirs().is_empty());
     let out = json(&site.ok(&["--json", "install", "upd@1.1"]));
     assert_eq!(out["packs"][0]["cached"], true);
+    let bin = site.toolpacks.join("upd/current/bin/upd");
+    assert_eq!(std::fs::read_to_string(&bin).unwrap(), "#!/bin/sh\necho upd 1.1.0\n");
+
+    // A damaged install is repaired by --force, from verified bytes.
+    std::fs::write(&bin, "damaged").unwrap();
+    let out = json(&site.ok(&["--json", "install", "upd@1.1"]));
+    assert_eq!(out["packs"][0]["action"], "already-installed");
+    let out = json(&site.ok(&["--json", "install", "--force", "upd@1.1"]));
+    assert_eq!(out["packs"][0]["action"], "upgraded");
+    assert_eq!(std::fs::read_to_string(&bin).unwrap(), "#!/bin/sh\necho upd 1.1.0\n");
+    site.ok(&["uninstall", "upd"]);
+    site.ok(&["install", "upd@1.1"]);
+    assert_eq!(std::fs::read_to_string(&bin).unwrap(), "#!/bin/sh\necho upd 1.1.0\n", "the tree cache was refreshed");
 }
 
 #[test]
@@ -128,7 +141,7 @@ fn tampered_layer_in_the_registry_is_refused_and_not_cached() {
     std::fs::write(&data, &original).unwrap();
     assert!(err.contains("tampered or damaged") || err.contains("cannot read the layer") || err.contains("layer"), "{err}");
     assert!(site.pack_dirs().is_empty(), "{:?}", site.pack_dirs());
-    assert_eq!(std::fs::read_dir(site.toolpacks.join(".aibox/cache/blobs/sha256")).map(|d| d.count()).unwrap_or(0), 0, "a bad blob reached the cache");
+    assert_eq!(std::fs::read_dir(site.toolpacks.join(".aibox/cache/blobs/sha256")).map_or(0, std::iter::Iterator::count), 0, "a bad blob reached the cache");
     assert_eq!(site.staging_left(), 0);
     site.ok(&["install", "victim"]);
 }
@@ -324,4 +337,28 @@ fn killed_install_leaves_a_usable_state_and_a_rerun_completes() {
     assert_eq!(out["packs"][0]["name"], "big");
     assert_eq!(site.staging_left(), 0);
     assert_eq!(std::fs::read_dir(site.toolpacks.join("big/1.0.0/data")).unwrap().count(), 400);
+}
+
+#[test]
+fn installs_from_an_oci_archive_read_in_place() {
+    // A layout, tarred: the shape of an air-gap bundle.
+    let site = Site::layout();
+    site.publish("archived", "1.0.0", "");
+    let layout = site.store.trim_start_matches("oci:").to_owned();
+    let tar = site.env.path().join("bundle.tar");
+    run("tar", &["-cf", tar.to_str().unwrap(), "-C", &layout, "."]);
+    let archive = format!("oci-archive:{}", tar.display());
+    site.env.ok(&["pack", "verify", &format!("{archive}:archived:1.0.0"), "--key", &site.public]);
+    let listed = json(&site.env.ok(&["--json", "--store", &archive, "list", "packs"]));
+    assert_eq!(listed["packs"]["archived"][0], "1.0.0");
+
+    std::fs::write(&site.policy, format!("trust:\n  - store: {archive}\n    keys: [{}]\n", site.public)).unwrap();
+    let out = json(&site.ok(&["--json", "--offline", "--store", &archive, "install", "archived@1"]));
+    assert_eq!(out["packs"][0]["version"], "1.0.0");
+    assert_eq!(run("sh", &["-c", &format!(". {}/env.sh && archived", site.toolpacks.display())]), "archived 1.0.0\n");
+
+    // Writing to an archive is refused (bundle creation comes with the air-gap work).
+    let other = site.env.pack("newpack", "1.0.0");
+    let err = site.env.fails(&["pack", "publish", other.to_str().unwrap(), "--to", &archive]);
+    assert!(err.contains("read-only"), "{err}");
 }

@@ -28,6 +28,10 @@ pub struct InstallArgs {
     /// Longest path inside a pack, in bytes.
     #[arg(long, env = "AIBOX_MAX_PATH_LENGTH", default_value_t = Limits::default().max_path_len)]
     max_path_length: usize,
+    /// Reinstall packs already installed, re-extracting them from verified bytes (repairs a
+    /// damaged tree).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -81,13 +85,14 @@ async fn open_store(global: &Global) -> Result<Box<dyn Store>> {
     store::open(&location, &RegistryConfig::from_env()).await
 }
 
-async fn installer(global: &Global, printer: Printer, limits: Limits) -> Result<Installer> {
+async fn installer(global: &Global, printer: Printer, limits: Limits, force: bool) -> Result<Installer> {
     Ok(Installer {
         store: open_store(global).await?,
         policy: Policy::load(&global.policy)?,
         toolpacks: Toolpacks::new(&global.toolpacks_dir),
         limits,
         reporter: progress::reporter(printer),
+        force,
     })
 }
 
@@ -98,7 +103,7 @@ fn parse_specs(packs: &[String]) -> Result<Vec<PackSpec>> {
 pub async fn install(global: &Global, args: InstallArgs, printer: Printer) -> Result<()> {
     let specs = parse_specs(&args.packs)?;
     let limits = Limits { max_bytes: args.max_pack_bytes, max_entries: args.max_pack_entries, max_path_len: args.max_path_length };
-    let installer = installer(global, printer, limits).await?;
+    let installer = installer(global, printer, limits, args.force).await?;
     let outcomes = installer.install(&specs).await?;
     report(&outcomes, printer, global);
     printer.document(&json!({"toolpacks": global.toolpacks_dir, "packs": outcomes}));
@@ -157,7 +162,7 @@ pub async fn update(global: &Global, args: UpdateArgs, printer: Printer) -> Resu
         printer.document(&json!({"packs": []}));
         return Ok(());
     }
-    let installer = installer(global, printer, Limits::default()).await?;
+    let installer = installer(global, printer, Limits::default(), false).await?;
     let outcomes = installer.install(&specs).await?;
     report(&outcomes, printer, global);
     printer.document(&json!({"packs": outcomes}));

@@ -26,6 +26,7 @@ pub struct Cli {
 
 /// Options every command takes (also from the environment).
 #[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // flags, as clap declares them
 pub struct Global {
     /// Print one machine-readable JSON document on stdout.
     #[arg(long, global = true)]

@@ -129,7 +129,7 @@ impl Site {
         let policy = env.path().join("policy.yaml");
         std::fs::write(&policy, format!("trust:\n  - store: {store}\n    keys: [{public}]\n")).unwrap();
         let toolpacks = env.path().join("toolpacks");
-        Self { store, key, public, policy, toolpacks, env }
+        Self { env, store, key, public, policy, toolpacks }
     }
 
     /// A site on a fresh OCI layout in its own directory.
@@ -197,6 +197,6 @@ impl Site {
 
     /// Staging directories left behind.
     pub fn staging_left(&self) -> usize {
-        std::fs::read_dir(self.toolpacks.join(".aibox/staging")).map(|d| d.count()).unwrap_or(0)
+        std::fs::read_dir(self.toolpacks.join(".aibox/staging")).map_or(0, std::iter::Iterator::count)
     }
 }

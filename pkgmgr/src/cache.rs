@@ -1,0 +1,102 @@
+//! The install cache under `<toolpacks>/.aibox/cache/`:
+//!
+//! - `blobs/sha256/<hex>`: layer blobs as downloaded, kept only after their digest matched;
+//! - `trees/<hex>/`: the tree a layer unpacked to, as hardlinks to the installed files (no extra
+//!   disk), with `trees/<hex>.json` written last to mark it complete.
+//!
+//! A reinstall of a layer whose tree is cached links the tree into staging (as uv and pnpm do):
+//! no download, no decompression, no copy. Hardlinks share inodes, so an installed file edited
+//! in place changes the cached one too; packs are installed read-mostly, and a reinstall from
+//! the blob (`aibox install --no-tree-cache`) re-extracts from verified bytes.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::atomic::write_atomic;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::extract::Extracted;
+
+/// The cache of one toolpacks directory.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    /// The cache at `root` (`<toolpacks>/.aibox/cache`).
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    /// Where a verified layer blob is kept.
+    pub fn blob(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    /// The blob directory (temp files are created there, then renamed into place).
+    pub fn blob_dir(&self) -> PathBuf {
+        self.root.join("blobs/sha256")
+    }
+
+    fn tree(&self, layer: &Digest) -> PathBuf {
+        self.root.join("trees").join(layer.hex())
+    }
+
+    fn tree_marker(&self, layer: &Digest) -> PathBuf {
+        self.root.join("trees").join(format!("{}.json", layer.hex()))
+    }
+
+    /// Link the cached tree of `layer` into `staging` (empty); `None` when it is not cached.
+    pub fn link_tree_into(&self, layer: &Digest, staging: &Path) -> Result<Option<Extracted>> {
+        let Ok(marker) = fs::read(self.tree_marker(layer)) else { return Ok(None) };
+        let Ok(extracted) = serde_json::from_slice::<Extracted>(&marker) else { return Ok(None) };
+        let tree = self.tree(layer);
+        match link_tree(&tree, staging) {
+            Ok(()) => Ok(Some(extracted)),
+            Err(_) => {
+                // A damaged cache entry is dropped, and the caller extracts from the blob.
+                let _ = fs::remove_file(self.tree_marker(layer));
+                let _ = fs::remove_dir_all(&tree);
+                for entry in fs::read_dir(staging).map_err(Error::io("cannot read", staging))?.flatten() {
+                    let p = entry.path();
+                    let _ = if p.is_dir() && !p.is_symlink() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Remember the tree just extracted into `staging` for `layer` (best effort: a cache that
+    /// cannot be written only costs speed later).
+    pub fn keep_tree(&self, layer: &Digest, staging: &Path, extracted: &Extracted) {
+        let tree = self.tree(layer);
+        let _ = fs::remove_dir_all(&tree);
+        if fs::create_dir_all(&tree).is_ok() && link_tree(staging, &tree).is_ok() {
+            let _ = write_atomic(&self.tree_marker(layer), &serde_json::to_vec(extracted).expect("serializes"));
+        } else {
+            let _ = fs::remove_dir_all(&tree);
+        }
+    }
+}
+
+/// Recreate the tree `from` under `to` (which exists): directories made, symlinks copied,
+/// files hardlinked (copied when linking is impossible).
+fn link_tree(from: &Path, to: &Path) -> io::Result<()> {
+    for entry in walkdir::WalkDir::new(from).follow_links(false).min_depth(1) {
+        let entry = entry.map_err(io::Error::from)?;
+        let rel = entry.path().strip_prefix(from).expect("walk stays under root");
+        let dest = to.join(rel);
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            fs::create_dir(&dest)?;
+            fs::set_permissions(&dest, entry.metadata().map_err(io::Error::from)?.permissions())?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path())?, &dest)?;
+        } else if fs::hard_link(entry.path(), &dest).is_err() {
+            fs::copy(entry.path(), &dest)?;
+        }
+    }
+    Ok(())
+}
