@@ -187,7 +187,8 @@ def main():
         print("| --- | --- | --- | --- |")
         for name in cases:
             peak = max(rss[name]) / 1024
-            print(f"| {name} | {med[name]:.2f} s | {med[name] / floor:.2f}x | {peak:.0f} MiB |")
+            cell = name.replace("|", "\\|")
+            print(f"| {cell} | {med[name]:.2f} s | {med[name] / floor:.2f}x | {peak:.0f} MiB |")
         print()
         print(f"aibox peak RSS (cold install): {max(rss['aibox cold']) / 1024:.1f} MiB")
         print(f"3 packs at once / one after another: {med['aibox 3 packs at once'] / med['aibox 3 packs one after another']:.2f}")

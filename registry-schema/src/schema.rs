@@ -88,29 +88,23 @@ fn type_name(root: &serde_json::Value, prop: &serde_json::Value) -> String {
 mod tests {
     use std::path::Path;
 
-    #[test]
-    fn committed_schema_is_current() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/pack.schema.json");
-        let generated = super::pack_schema_json();
+    /// Fail when the committed copy of a generated file differs (`AIBOX_UPDATE_SCHEMA=1` rewrites it).
+    fn check_committed(relative: &str, generated: &str) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
         if std::env::var_os("AIBOX_UPDATE_SCHEMA").is_some() {
-            std::fs::write(&path, &generated).unwrap();
+            std::fs::write(&path, generated).unwrap();
         }
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "{} is stale: run `AIBOX_UPDATE_SCHEMA=1 cargo test -p aibox-schema` and commit it",
-            path.display()
-        );
+        assert!(committed == generated, "{} is stale: run `AIBOX_UPDATE_SCHEMA=1 cargo test -p aibox-schema` and commit it", path.display());
+    }
+
+    #[test]
+    fn committed_schema_is_current() {
+        check_committed("schema/pack.schema.json", &super::pack_schema_json());
     }
 
     #[test]
     fn committed_reference_is_current() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/pack-schema.md");
-        let generated = super::pack_schema_markdown();
-        if std::env::var_os("AIBOX_UPDATE_SCHEMA").is_some() {
-            std::fs::write(&path, &generated).unwrap();
-        }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(committed == generated, "{} is stale: run `AIBOX_UPDATE_SCHEMA=1 cargo test -p aibox-schema` and commit it", path.display());
+        check_committed("../docs/pack-schema.md", &super::pack_schema_markdown());
     }
 }

@@ -46,17 +46,12 @@ impl Env {
 
     /// Run and require success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.aibox().args(args).output().unwrap();
-        assert_success(&out, args);
-        String::from_utf8(out.stdout).unwrap()
+        ok(self.aibox(), args)
     }
 
     /// Run and require exit 1; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
-        let out = self.aibox().args(args).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(1), "aibox {args:?} should exit 1\nstdout: {}\nstderr: {stderr}", String::from_utf8_lossy(&out.stdout));
-        stderr
+        fails(self.aibox(), args)
     }
 
     /// Generate a key pair `NAME.key` / `NAME.pub` in this env; returns (private, public).
@@ -80,6 +75,21 @@ impl Env {
         std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         dir
     }
+}
+
+/// Run `command` with `args`, require success, return stdout.
+pub fn ok(mut command: Command, args: &[&str]) -> String {
+    let out = command.args(args).output().unwrap();
+    assert_success(&out, args);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Run `command` with `args`, require exit 1 (refused or failed), return stderr.
+pub fn fails(mut command: Command, args: &[&str]) -> String {
+    let out = command.args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "aibox {args:?} should exit 1\nstdout: {}\nstderr: {stderr}", String::from_utf8_lossy(&out.stdout));
+    stderr
 }
 
 pub fn assert_success(out: &Output, args: &[&str]) {
@@ -150,16 +160,11 @@ impl Site {
     }
 
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.aibox().args(args).output().unwrap();
-        assert_success(&out, args);
-        String::from_utf8(out.stdout).unwrap()
+        ok(self.aibox(), args)
     }
 
     pub fn fails(&self, args: &[&str]) -> String {
-        let out = self.aibox().args(args).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(1), "aibox {args:?} should exit 1\nstdout: {}\nstderr: {stderr}", String::from_utf8_lossy(&out.stdout));
-        stderr
+        fails(self.aibox(), args)
     }
 
     /// Write a pack folder with extra pack.yaml lines, publish it signed; returns its folder.
