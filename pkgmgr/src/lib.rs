@@ -5,7 +5,9 @@
 //! the `aibox` binary (`main.rs`, `cli/`) is a thin shell over it.
 
 pub mod atomic;
+pub mod bundle;
 pub mod cache;
+pub mod copy;
 pub mod cosign;
 pub mod digest;
 pub mod error;

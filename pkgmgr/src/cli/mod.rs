@@ -1,6 +1,7 @@
 //! The `aibox` command line: argument definitions and dispatch. Each command group has its own
 //! module; all real work is in the library.
 
+mod bundle;
 mod install;
 mod key;
 pub mod output;
@@ -68,6 +69,11 @@ enum Command {
     Info(install::InfoArgs),
     /// The environment installed packs add (what env.sh sets).
     Env(install::EnvArgs),
+    /// Air-gap bundles: create, inspect, verify, push.
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
+    /// Copy packs with their signatures between stores (registry to registry, to a layout, ...).
+    Copy(bundle::CopyArgs),
     /// Cosign-compatible signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -94,6 +100,8 @@ impl Cli {
             Command::List(cmd) => install::list(&global, cmd, printer).await,
             Command::Info(args) => install::info(&global, args, printer).await,
             Command::Env(args) => install::env(&global, &args, printer),
+            Command::Bundle(cmd) => bundle::run(cmd, &global, printer).await,
+            Command::Copy(args) => bundle::copy(&global, args, printer).await,
             Command::Key(cmd) => key::run(cmd, printer),
             Command::Pack(cmd) => pack::run(cmd, printer).await,
         }

@@ -89,9 +89,10 @@ pub async fn run(cmd: PackCommand, printer: Printer) -> Result<()> {
     match cmd {
         PackCommand::Lint { dirs } => lint(&dirs, printer),
         PackCommand::Build { dir, output, build } => {
-            let store = open_store(&output).await?;
+            let store = open_store_for_write(&output).await?;
             let built = build_pack(&dir, &build, printer)?;
             let outcome = push(store.as_ref(), &built, build.force, printer).await?;
+            store.finish().await?;
             printer.document(&outcome);
             Ok(())
         }
@@ -171,7 +172,7 @@ fn lint(dirs: &[PathBuf], printer: Printer) -> Result<()> {
 async fn publish(dir: &Path, to: &str, key: Option<&Path>, build: &BuildArgs, printer: Printer) -> Result<()> {
     // Load the key first: a wrong password must fail before anything is pushed.
     let signing_key = key.map(load_key).transpose()?;
-    let store = open_store(to).await?;
+    let store = open_store_for_write(to).await?;
     let built = build_pack(dir, build, printer)?;
     let outcome = push(store.as_ref(), &built, build.force, printer).await?;
     let signature = match &signing_key {
@@ -185,6 +186,7 @@ async fn publish(dir: &Path, to: &str, key: Option<&Path>, build: &BuildArgs, pr
             None
         }
     };
+    store.finish().await?;
     printer.document(&json!({"published": outcome, "signature": signature}));
     Ok(())
 }
@@ -208,6 +210,10 @@ async fn push(store: &dyn Store, built: &BuiltPack, force: bool, printer: Printe
 
 async fn open_store(location: &str) -> Result<Box<dyn Store>> {
     store::open(&StoreLocation::parse(location)?, &RegistryConfig::from_env()).await
+}
+
+async fn open_store_for_write(location: &str) -> Result<Box<dyn Store>> {
+    store::open_for_write(&StoreLocation::parse(location)?, &RegistryConfig::from_env()).await
 }
 
 async fn resolve(store: &dyn Store, reference: &PackRef) -> Result<Digest> {

@@ -5,6 +5,7 @@
 //! Pack `<name>` lives in repository `<store>/<name>`; its tags are its versions.
 
 mod archive;
+mod archive_writer;
 mod layout;
 mod registry;
 pub mod registry_config;
@@ -18,6 +19,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 pub use archive::OciArchive;
+pub use archive_writer::OciArchiveWriter;
 pub use layout::OciLayout;
 pub use registry::Registry;
 pub use registry_config::RegistryConfig;
@@ -198,15 +200,29 @@ pub trait Store: Send + Sync {
 
     /// Store a manifest, by digest and, when `tag` is given, under that tag.
     async fn push_manifest(&self, name: &str, tag: Option<&str>, manifest: &RawManifest) -> Result<()>;
+
+    /// Complete what was written (an archive writes its index and moves into place).
+    async fn finish(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
-/// Open the store at `location`.
+/// Open the store at `location` to read from it.
 pub async fn open(location: &StoreLocation, config: &RegistryConfig) -> Result<Box<dyn Store>> {
     Ok(match location {
         StoreLocation::Registry { .. } => Box::new(Registry::connect(location.clone(), config).await?),
         StoreLocation::Layout(path) => Box::new(OciLayout::open_or_create(path)?),
         StoreLocation::Archive(path) => Box::new(OciArchive::open(path)?),
     })
+}
+
+/// Open the store at `location` to write to it. An archive that does not exist yet is created
+/// (call [`Store::finish`] when done); an existing archive is read-only.
+pub async fn open_for_write(location: &StoreLocation, config: &RegistryConfig) -> Result<Box<dyn Store>> {
+    match location {
+        StoreLocation::Archive(path) if !path.exists() => Ok(Box::new(OciArchiveWriter::create(path)?)),
+        _ => open(location, config).await,
+    }
 }
 
 /// Read a whole (small) blob and check it against its digest and an upper size bound.

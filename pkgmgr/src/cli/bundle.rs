@@ -1,0 +1,164 @@
+//! `aibox bundle create | inspect | verify | push` and `aibox copy`: moving packs between
+//! stores, with their signatures, for mirrors and air-gapped sites.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::{Global, Printer, human_bytes, short};
+use aibox_pkgmgr::cosign::PublicKey;
+use aibox_pkgmgr::copy::{self, CopyReport};
+use aibox_pkgmgr::policy::Policy;
+use aibox_pkgmgr::resolve::PackSpec;
+use aibox_pkgmgr::store::{self, RegistryConfig, Store, StoreLocation};
+use aibox_pkgmgr::{Error, Result, bundle};
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write packs (with dependencies and signatures) from a store into a new bundle tar.
+    Create {
+        /// Packs: NAME, NAME@21, ... (also comma-separated).
+        #[arg(required = true, value_delimiter = ',')]
+        packs: Vec<String>,
+        /// The store to take them from.
+        #[arg(long)]
+        from: String,
+        /// The bundle to write (must not exist).
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+        /// Leave dependencies out.
+        #[arg(long)]
+        no_deps: bool,
+    },
+    /// List a bundle's packs, versions, digests, sizes and signatures (offline).
+    Inspect {
+        /// The bundle.
+        bundle: PathBuf,
+    },
+    /// Verify every pack's signature and every blob's digest (offline).
+    Verify {
+        /// The bundle.
+        bundle: PathBuf,
+        /// Public keys; without them, the keys the policy trusts for the bundle.
+        #[arg(long = "key")]
+        keys: Vec<PathBuf>,
+    },
+    /// Copy every pack of a bundle into a store (a site registry).
+    Push {
+        /// The bundle.
+        bundle: PathBuf,
+        /// The destination store.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+/// `aibox copy SRC DST PACKS...`
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source store.
+    from: String,
+    /// Destination store.
+    to: String,
+    /// Packs: NAME, NAME@21, ...
+    #[arg(required = true, value_delimiter = ',')]
+    packs: Vec<String>,
+    /// Leave dependencies out.
+    #[arg(long)]
+    no_deps: bool,
+}
+
+fn archive(path: &std::path::Path) -> StoreLocation {
+    StoreLocation::Archive(path.to_owned())
+}
+
+async fn open_read(location: &StoreLocation, global: &Global) -> Result<Box<dyn Store>> {
+    refuse_offline(location, global)?;
+    store::open(location, &RegistryConfig::from_env()).await
+}
+
+async fn open_write(location: &StoreLocation, global: &Global) -> Result<Box<dyn Store>> {
+    refuse_offline(location, global)?;
+    store::open_for_write(location, &RegistryConfig::from_env()).await
+}
+
+fn refuse_offline(location: &StoreLocation, global: &Global) -> Result<()> {
+    if global.offline && matches!(location, StoreLocation::Registry { .. }) {
+        return Err(Error::Missing(format!("--offline: store {location} needs the network")));
+    }
+    Ok(())
+}
+
+fn report(report: &CopyReport, to: &str, printer: Printer) {
+    for p in &report.packs {
+        let signed = if p.signatures > 0 { "with its signature" } else { "UNSIGNED" };
+        printer.status("Copied", format!("{} {} ({}) {signed}{}", p.name, p.version, short(p.digest.as_str()), if p.requested { "" } else { " (dependency)" }));
+    }
+    printer.status("Finished", format!("{} packs to {to}: sent {} blobs ({}), {} already there", report.packs.len(), report.blobs_sent, human_bytes(report.bytes_sent), report.blobs_skipped));
+    for p in report.packs.iter().filter(|p| p.signatures == 0) {
+        printer.warn(format!("{} {} is unsigned: sites will refuse to install it", p.name, p.version));
+    }
+}
+
+pub async fn copy(global: &Global, args: CopyArgs, printer: Printer) -> Result<()> {
+    let specs: Vec<PackSpec> = args.packs.iter().map(|s| s.trim().parse()).collect::<Result<_>>()?;
+    let src = open_read(&StoreLocation::parse(&args.from)?, global).await?;
+    let dst = open_write(&StoreLocation::parse(&args.to)?, global).await?;
+    let result = copy::copy_packs(src.as_ref(), dst.as_ref(), &specs, !args.no_deps).await?;
+    report(&result, &args.to, printer);
+    printer.document(&result);
+    Ok(())
+}
+
+pub async fn run(cmd: BundleCommand, global: &Global, printer: Printer) -> Result<()> {
+    match cmd {
+        BundleCommand::Create { packs, from, output, no_deps } => {
+            let specs: Vec<PackSpec> = packs.iter().map(|s| s.trim().parse()).collect::<Result<_>>()?;
+            let src = open_read(&StoreLocation::parse(&from)?, global).await?;
+            let dst = open_write(&archive(&output), global).await?;
+            let result = copy::copy_packs(src.as_ref(), dst.as_ref(), &specs, !no_deps).await?;
+            report(&result, &output.display().to_string(), printer);
+            printer.document(&result);
+            Ok(())
+        }
+        BundleCommand::Inspect { bundle } => {
+            let store = open_read(&archive(&bundle), global).await?;
+            let packs = bundle::inspect(store.as_ref()).await?;
+            if printer.json {
+                printer.document(&json!({"bundle": bundle, "packs": packs}));
+            } else {
+                let mut out = format!("{:<24} {:<14} {:<20} {:>10}  {}\n", "PACK", "VERSION", "DIGEST", "SIZE", "SIGNATURES");
+                for p in &packs {
+                    out.push_str(&format!("{:<24} {:<14} {:<20} {:>10}  {}\n", p.name, p.tag, short(p.digest.as_str()), human_bytes(p.size), p.signatures));
+                }
+                printer.data(&out);
+            }
+            Ok(())
+        }
+        BundleCommand::Verify { bundle, keys } => {
+            let location = archive(&bundle);
+            let store = open_read(&location, global).await?;
+            let keys: Vec<PublicKey> = if keys.is_empty() {
+                Policy::load(&global.policy)?.keys_for(&location)?
+            } else {
+                keys.iter().map(|k| PublicKey::from_file(k)).collect::<Result<_>>()?
+            };
+            let packs = bundle::verify(store.as_ref(), &keys).await?;
+            for p in &packs {
+                printer.status("Verified", format!("{} {} ({}) signed by {}", p.name, p.tag, short(p.digest.as_str()), short(p.verified_by.as_deref().unwrap_or_default())));
+            }
+            printer.document(&json!({"bundle": bundle, "verified": true, "packs": packs}));
+            Ok(())
+        }
+        BundleCommand::Push { bundle, to } => {
+            let src = open_read(&archive(&bundle), global).await?;
+            let specs = copy::all_specs(src.as_ref()).await?;
+            let dst = open_write(&StoreLocation::parse(&to)?, global).await?;
+            let result = copy::copy_packs(src.as_ref(), dst.as_ref(), &specs, true).await?;
+            report(&result, &to, printer);
+            printer.document(&result);
+            Ok(())
+        }
+    }
+}

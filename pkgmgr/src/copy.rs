@@ -1,0 +1,154 @@
+//! One generic store-to-store copy, used for mirroring (`aibox copy`), making bundles
+//! (`aibox bundle create`) and loading them (`aibox bundle push`).
+//!
+//! For each pack (and, by default, its dependencies): the blobs the destination lacks (others
+//! are skipped, so an interrupted copy resumes without re-sending what arrived), then the
+//! manifest under its version tag, then its Cosign signature manifest, so signatures are never
+//! left behind. Every blob is checked against its digest on the way.
+
+use std::collections::HashSet;
+
+use aibox_schema::PackManifest;
+use serde::Serialize;
+use tokio::io::AsyncReadExt;
+
+use crate::digest::{Digest, HashingWriter};
+use crate::error::{Error, Result};
+use crate::resolve::{PackSpec, VersionReq, select_tag};
+use crate::store::{self, Blob, BlobData, RawManifest, Store};
+
+const MAX_CONFIG: u64 = 4 << 20;
+
+/// One pack copied.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopiedPack {
+    /// Pack name.
+    pub name: String,
+    /// Version (also its tag).
+    pub version: String,
+    /// Manifest digest.
+    pub digest: Digest,
+    /// Signature manifests carried along (0: the pack is unsigned).
+    pub signatures: usize,
+    /// Whether it was asked for (false: a dependency).
+    pub requested: bool,
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CopyReport {
+    /// Packs copied, dependencies first.
+    pub packs: Vec<CopiedPack>,
+    /// Blobs sent.
+    pub blobs_sent: u32,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Blobs the destination already had.
+    pub blobs_skipped: u32,
+}
+
+/// Copy `specs` (resolved in `src`) and, when `with_deps`, their dependencies to `dst`.
+pub async fn copy_packs(src: &dyn Store, dst: &dyn Store, specs: &[PackSpec], with_deps: bool) -> Result<CopyReport> {
+    let mut report = CopyReport::default();
+    let mut done: HashSet<(String, Digest)> = HashSet::new();
+    let mut queue: Vec<(PackSpec, bool)> = specs.iter().rev().map(|s| (s.clone(), true)).collect();
+    let mut ordered: Vec<(String, RawManifest, PackManifest, bool)> = Vec::new();
+    // Resolve everything first: a missing pack or dependency fails before anything is sent.
+    while let Some((spec, requested)) = queue.pop() {
+        let (raw, pack) = resolve(src, &spec).await?;
+        if !done.insert((pack.name.to_string(), raw.digest.clone())) {
+            continue;
+        }
+        if with_deps {
+            for dep in &pack.depends {
+                queue.push((PackSpec { name: dep.name.clone(), req: VersionReq::from_dependency(dep.version.as_deref()) }, false));
+            }
+        }
+        ordered.push((pack.name.to_string(), raw, pack, requested));
+    }
+    for (name, raw, pack, requested) in ordered.into_iter().rev() {
+        copy_manifest(src, dst, &name, &raw, Some(&pack.tag()), &mut report).await?;
+        let mut signatures = 0;
+        if let Some(sig) = src.fetch_manifest(&name, &raw.digest.signature_tag()).await? {
+            copy_manifest(src, dst, &name, &sig, Some(&raw.digest.signature_tag()), &mut report).await?;
+            signatures = 1;
+        }
+        report.packs.push(CopiedPack { name, version: pack.version.clone(), digest: raw.digest, signatures, requested });
+    }
+    dst.finish().await?;
+    Ok(report)
+}
+
+/// Every tagged pack version in `src` (what `bundle push` moves).
+pub async fn all_specs(src: &dyn Store) -> Result<Vec<PackSpec>> {
+    let mut specs = Vec::new();
+    for name in src.list_packs().await? {
+        for tag in src.list_tags(&name).await? {
+            if let Ok(version) = semver::Version::parse(&tag.replace('_', "+")) {
+                specs.push(PackSpec { name: name.parse().map_err(|e: aibox_schema::NameError| Error::Resolve(e.to_string()))?, req: VersionReq::Exact(version) });
+            }
+        }
+    }
+    Ok(specs)
+}
+
+async fn resolve(src: &dyn Store, spec: &PackSpec) -> Result<(RawManifest, PackManifest)> {
+    let name = spec.name.as_str();
+    let target = match &spec.req {
+        VersionReq::Digest(d) => d.to_string(),
+        req => {
+            let tags = src.list_tags(name).await?;
+            select_tag(req, &tags).map(str::to_owned).ok_or_else(|| Error::Resolve(format!("no version of `{name}` matches `{spec}` in {}", src.location())))?
+        }
+    };
+    let raw = store::require_manifest(src, name, &target).await?;
+    let manifest = raw.image_manifest(src.location())?;
+    let config: Digest = manifest.config.digest.parse().map_err(|e| Error::Corrupt { store: src.location().to_string(), reason: e })?;
+    let bytes = store::read_blob(src, name, &config, MAX_CONFIG).await?;
+    let pack = PackManifest::from_config_json(&bytes).map_err(|e| Error::Corrupt { store: src.location().to_string(), reason: format!("{name}:{target} is not an aibox pack: {e}") })?;
+    Ok((raw, pack))
+}
+
+async fn copy_manifest(src: &dyn Store, dst: &dyn Store, name: &str, raw: &RawManifest, tag: Option<&str>, report: &mut CopyReport) -> Result<()> {
+    let manifest = raw.image_manifest(src.location())?;
+    for desc in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        let digest: Digest = desc.digest.parse().map_err(|e| Error::Corrupt { store: src.location().to_string(), reason: e })?;
+        if dst.has_blob(name, &digest).await? {
+            report.blobs_skipped += 1;
+            continue;
+        }
+        let size = u64::try_from(desc.size).unwrap_or(0);
+        let file = fetch_verified(src, name, &digest, size).await?;
+        dst.push_blob(name, &Blob { digest, size, data: BlobData::File(file.path().to_owned()) }).await?;
+        report.blobs_sent += 1;
+        report.bytes_sent += size;
+    }
+    if dst.fetch_manifest(name, raw.digest.as_str()).await?.is_none() || tag.is_some() {
+        dst.push_manifest(name, tag, raw).await?;
+    }
+    Ok(())
+}
+
+/// Stream a blob into a temporary file, checking size and digest.
+async fn fetch_verified(src: &dyn Store, name: &str, digest: &Digest, size: u64) -> Result<tempfile::NamedTempFile> {
+    let mut reader = src.open_blob(name, digest).await?;
+    let tmp = tempfile::NamedTempFile::new().map_err(Error::io("cannot create a temporary file in", std::env::temp_dir()))?;
+    let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, tmp.reopen().map_err(Error::io("cannot open", tmp.path()))?));
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = reader.read(&mut buf).await.map_err(|e| Error::Corrupt { store: src.location().to_string(), reason: format!("reading blob {digest} of {name}: {e}") })?;
+        if n == 0 {
+            break;
+        }
+        std::io::Write::write_all(&mut writer, &buf[..n]).map_err(Error::io("cannot write", tmp.path()))?;
+    }
+    let (actual, read, mut inner) = writer.finish();
+    std::io::Write::flush(&mut inner).map_err(Error::io("cannot write", tmp.path()))?;
+    if actual != *digest || read != size {
+        return Err(Error::Corrupt {
+            store: src.location().to_string(),
+            reason: format!("blob {digest} of {name} arrived as {actual} ({read} bytes, expected {size}): tampered or damaged"),
+        });
+    }
+    Ok(tmp)
+}

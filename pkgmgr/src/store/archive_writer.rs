@@ -1,0 +1,160 @@
+//! Writing an `oci-archive:` (an air-gap bundle): an OCI image layout written straight into a
+//! tar, blobs streamed in as members, `oci-layout` and `index.json` appended by
+//! [`Store::finish`]. The tar is written beside the target and renamed into place only when
+//! finished, so a bundle is either whole or absent.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use oci_client::manifest::{ImageIndexEntry, OciImageIndex};
+
+use super::{Blob, BlobData, BlobReader, RawManifest, Store, StoreLocation};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use aibox_schema::media_types::{OCI_INDEX, annotations::REF_NAME};
+
+/// A new OCI archive being written.
+pub struct OciArchiveWriter {
+    location: StoreLocation,
+    target: PathBuf,
+    state: Mutex<Writing>,
+}
+
+struct Writing {
+    tar: Option<tar::Builder<BufWriter<tempfile::NamedTempFile>>>,
+    blobs: HashSet<Digest>,
+    manifests: HashMap<Digest, RawManifest>,
+    /// `NAME:TAG` → entry, plus untagged manifests by digest.
+    index: BTreeMap<String, ImageIndexEntry>,
+}
+
+impl OciArchiveWriter {
+    /// Start a new archive at `target` (which must not exist).
+    pub fn create(target: &Path) -> Result<Self> {
+        let location = StoreLocation::Archive(target.to_owned());
+        if target.exists() {
+            return Err(Error::Exists { path: target.to_owned() });
+        }
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let tmp = tempfile::Builder::new().prefix(".aibox-archive-").tempfile_in(dir).map_err(Error::io("cannot write to", dir))?;
+        let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, tmp));
+        tar.mode(tar::HeaderMode::Deterministic);
+        let state = Writing { tar: Some(tar), blobs: HashSet::new(), manifests: HashMap::new(), index: BTreeMap::new() };
+        Ok(Self { location, target: target.to_owned(), state: Mutex::new(state) })
+    }
+
+    fn append(&self, tar: &mut tar::Builder<BufWriter<tempfile::NamedTempFile>>, name: &str, size: u64, data: impl std::io::Read) -> Result<()> {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, name, data).map_err(Error::io("cannot write", &self.target))
+    }
+}
+
+#[async_trait]
+impl Store for OciArchiveWriter {
+    fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    async fn list_packs(&self) -> Result<Vec<String>> {
+        let state = self.state.lock().expect("archive lock");
+        let mut names: Vec<String> = state.index.keys().filter_map(|k| k.split_once(':').map(|(n, _)| n.to_owned())).collect();
+        names.dedup();
+        Ok(names)
+    }
+
+    async fn list_tags(&self, name: &str) -> Result<Vec<String>> {
+        let prefix = format!("{name}:");
+        Ok(self.state.lock().expect("archive lock").index.keys().filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned)).collect())
+    }
+
+    async fn fetch_manifest(&self, name: &str, reference: &str) -> Result<Option<RawManifest>> {
+        let state = self.state.lock().expect("archive lock");
+        let digest = match reference.parse::<Digest>() {
+            Ok(d) => d,
+            Err(_) => match state.index.get(&format!("{name}:{reference}")) {
+                Some(e) => e.digest.parse().map_err(|e| Error::Corrupt { store: self.location.to_string(), reason: e })?,
+                None => return Ok(None),
+            },
+        };
+        Ok(state.manifests.get(&digest).cloned())
+    }
+
+    async fn has_blob(&self, _name: &str, digest: &Digest) -> Result<bool> {
+        Ok(self.state.lock().expect("archive lock").blobs.contains(digest))
+    }
+
+    async fn open_blob(&self, name: &str, digest: &Digest) -> Result<BlobReader> {
+        Err(Error::NotFound { what: format!("blob {digest} of {name} (the archive is still being written)"), store: self.location.to_string() })
+    }
+
+    async fn push_blob(&self, _name: &str, blob: &Blob) -> Result<()> {
+        let mut state = self.state.lock().expect("archive lock");
+        if state.blobs.contains(&blob.digest) {
+            return Ok(());
+        }
+        let member = format!("blobs/sha256/{}", blob.digest.hex());
+        let mut tar = state.tar.take().ok_or_else(|| Error::ReadOnlyStore(self.location.to_string()))?;
+        let result = match &blob.data {
+            BlobData::Bytes(b) => self.append(&mut tar, &member, blob.size, &b[..]),
+            BlobData::File(p) => {
+                let f = File::open(p).map_err(Error::io("cannot read", p))?;
+                self.append(&mut tar, &member, blob.size, f)
+            }
+        };
+        state.tar = Some(tar);
+        result?;
+        state.blobs.insert(blob.digest.clone());
+        Ok(())
+    }
+
+    async fn push_manifest(&self, name: &str, tag: Option<&str>, manifest: &RawManifest) -> Result<()> {
+        self.push_blob(name, &Blob::from_bytes(manifest.bytes.clone())).await?;
+        let mut state = self.state.lock().expect("archive lock");
+        state.manifests.insert(manifest.digest.clone(), manifest.clone());
+        let entry = ImageIndexEntry {
+            media_type: manifest.media_type.clone(),
+            digest: manifest.digest.to_string(),
+            size: i64::try_from(manifest.bytes.len()).expect("manifest size fits"),
+            platform: None,
+            annotations: tag.map(|t| BTreeMap::from([(REF_NAME.to_owned(), format!("{name}:{t}"))])),
+            artifact_type: None,
+        };
+        let key = tag.map_or_else(|| format!("@{}", manifest.digest), |t| format!("{name}:{t}"));
+        state.index.insert(key, entry);
+        Ok(())
+    }
+
+    async fn finish(&self) -> Result<()> {
+        let mut state = self.state.lock().expect("archive lock");
+        let Some(mut tar) = state.tar.take() else { return Ok(()) };
+        let index = OciImageIndex {
+            schema_version: 2,
+            media_type: Some(OCI_INDEX.to_owned()),
+            manifests: state.index.values().cloned().collect(),
+            artifact_type: None,
+            annotations: None,
+        };
+        let index = serde_json::to_vec(&index).expect("index serializes");
+        let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
+        self.append(&mut tar, "oci-layout", layout.len() as u64, &layout[..])?;
+        self.append(&mut tar, "index.json", index.len() as u64, &index[..])?;
+        let mut writer = tar.into_inner().map_err(Error::io("cannot write", &self.target))?;
+        writer.flush().map_err(Error::io("cannot write", &self.target))?;
+        let tmp = writer.into_inner().map_err(|e| Error::io("cannot write", &self.target)(e.into_error()))?;
+        crate::atomic::make_public(tmp.as_file(), &self.target)?;
+        tmp.as_file().sync_all().map_err(Error::io("cannot sync", &self.target))?;
+        tmp.persist_noclobber(&self.target).map_err(|e| Error::io("cannot write", &self.target)(e.error))?;
+        Ok(())
+    }
+}
