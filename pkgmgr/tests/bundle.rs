@@ -1,0 +1,127 @@
+//! Air-gap bundles and mirroring: a bundle made from a real registry installs with no network
+//! at all (`unshare -n`), tampering with any part is refused, and bundles load into a TLS +
+//! basic-auth registry that installs then verify from.
+
+mod common;
+
+use std::sync::LazyLock;
+
+use common::{Registry, Site, json, run, workspace};
+
+static SECURE: LazyLock<Registry> = LazyLock::new(|| Registry::start_tls_auth("robot", "s3cret"));
+
+fn tamper(bundle: &std::path::Path, out: &std::path::Path, args: &[&str]) {
+    let script = workspace().join("tests/peers/tamper_bundle.py");
+    let mut all = vec![script.to_str().unwrap(), bundle.to_str().unwrap(), out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run("python3", &all);
+}
+
+/// A site trusting `oci-archive:BUNDLE` with the publisher's key.
+fn trust_bundle(site: &Site, bundle: &std::path::Path) {
+    std::fs::write(&site.policy, format!("trust:\n  - store: oci-archive:{}\n    keys: [{}]\n", bundle.display(), site.public)).unwrap();
+}
+
+#[test]
+fn bundle_from_a_registry_installs_with_no_network() {
+    let site = Site::registry("bundle-src");
+    site.publish("base", "1.0.0", "");
+    site.publish("base", "2.0.0", "");
+    site.publish("tool", "1.3.0", "depends: [base@1]\n");
+    let bundle = site.env.path().join("aibox-bundle.tar");
+    let out = json(&site.env.ok(&["--json", "bundle", "create", "tool@1", "--from", &site.store, "-o", bundle.to_str().unwrap()]));
+    let names: Vec<&str> = out["packs"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["base", "tool"], "dependencies are bundled, first");
+    assert!(out["packs"].as_array().unwrap().iter().all(|p| p["signatures"] == 1), "signatures travel with the packs");
+
+    let inspected = json(&site.env.ok(&["--json", "bundle", "inspect", bundle.to_str().unwrap()]));
+    assert_eq!(inspected["packs"].as_array().unwrap().len(), 2);
+    let verified = json(&site.env.ok(&["--json", "bundle", "verify", bundle.to_str().unwrap(), "--key", &site.public]));
+    assert_eq!(verified["verified"], true);
+
+    // skopeo reads the bundle as an oci-archive.
+    let raw = run("skopeo", &["inspect", "--raw", &format!("oci-archive:{}:tool:1.3.0", bundle.display())]);
+    assert_eq!(json(&raw)["artifactType"], "application/vnd.aibox.toolpack.v1");
+
+    // Inside a network namespace with no interfaces: @1 resolves from the bundle's index.
+    trust_bundle(&site, &bundle);
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.arg("-n").arg(env!("CARGO_BIN_EXE_aibox"));
+    for (k, v) in site.aibox().get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd.args(["--offline", "--store", &format!("oci-archive:{}", bundle.display()), "--json", "install", "tool@1"]).output().unwrap();
+    common::assert_success(&out, &["unshare -n aibox install"]);
+    assert_eq!(run("sh", &["-c", &format!(". {}/env.sh && tool && base", site.toolpacks.display())]), "tool 1.3.0\nbase 1.0.0\n");
+}
+
+#[test]
+fn tampered_bundles_are_refused_naming_the_pack() {
+    let site = Site::layout();
+    site.publish("alpha", "1.0.0", "");
+    site.publish("beta", "1.0.0", "");
+    let bundle = site.env.path().join("b.tar");
+    site.env.ok(&["bundle", "create", "alpha,beta", "--from", &site.store, "-o", bundle.to_str().unwrap()]);
+    let inspected = json(&site.env.ok(&["--json", "pack", "inspect", &format!("{}:alpha:1.0.0", site.store)]));
+    let layer = inspected["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
+
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        ("flipped", vec!["flip-blob", &layer], "tampered or damaged"),
+        ("unsigned", vec!["remove-signatures"], "is not signed"),
+        // alpha:1.0.0 pointed at beta's manifest: no signature of alpha covers that digest.
+        ("swapped", vec!["swap", "alpha:1.0.0", "beta:1.0.0"], "is not signed"),
+    ];
+    for (label, args, expected) in cases {
+        let bad = site.env.path().join(format!("{label}.tar"));
+        tamper(&bundle, &bad, &args);
+        let err = site.env.fails(&["bundle", "verify", bad.to_str().unwrap(), "--key", &site.public]);
+        assert!(err.contains(expected) && err.contains("alpha"), "{label}: {err}");
+        trust_bundle(&site, &bad);
+        let out = site.aibox().args(["--store", &format!("oci-archive:{}", bad.display()), "install", "alpha"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{label} installed");
+        assert!(site.pack_dirs().is_empty(), "{label} left {:?}", site.pack_dirs());
+    }
+}
+
+#[test]
+fn bundle_push_into_a_secure_registry_then_install_verifies() {
+    let site = Site::layout();
+    site.publish("mirrored", "1.0.0", "");
+    site.publish("mirrored", "1.1.0", "");
+    let bundle = site.env.path().join("b.tar");
+    site.env.ok(&["bundle", "create", "mirrored@1.0,mirrored@1.1", "--from", &site.store, "-o", bundle.to_str().unwrap()]);
+
+    let auth = run("sh", &["-c", "printf '%s' 'robot:s3cret' | base64 -w0"]);
+    std::fs::write(site.env.path().join("home/.docker/config.json"), format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, SECURE.addr)).unwrap();
+    let ca = SECURE.ca_cert.as_ref().unwrap();
+    let dest = SECURE.store("site");
+    let out = site.aibox().env("SSL_CERT_FILE", ca).args(["--json", "bundle", "push", bundle.to_str().unwrap(), "--to", &dest]).output().unwrap();
+    common::assert_success(&out, &["bundle push"]);
+    let first = json(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(first["packs"].as_array().unwrap().len(), 2);
+    assert!(first["blobs_sent"].as_u64().unwrap() >= 4);
+
+    // Pushing again sends nothing new: a resumed push only sends what is missing.
+    let out = site.aibox().env("SSL_CERT_FILE", ca).args(["--json", "bundle", "push", bundle.to_str().unwrap(), "--to", &dest]).output().unwrap();
+    common::assert_success(&out, &["bundle push again"]);
+    let again = json(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(again["blobs_sent"], 0);
+    assert!(again["blobs_skipped"].as_u64().unwrap() >= 4);
+
+    // The site installs from its registry, verifying the publisher's signature.
+    std::fs::write(&site.policy, format!("trust:\n  - store: {dest}\n    keys: [{}]\n", site.public)).unwrap();
+    let out = site.aibox().env("SSL_CERT_FILE", ca).args(["--json", "--store", &dest, "install", "mirrored@1"]).output().unwrap();
+    common::assert_success(&out, &["install from the site registry"]);
+    assert_eq!(site.state()["packs"]["mirrored"]["version"], "1.1.0");
+    // The signature names where the pack was signed (the publisher's layout), not this registry.
+    assert_eq!(site.state()["packs"]["mirrored"]["signed_as"], "mirrored");
+
+    // Registry to registry with `aibox copy`, same code.
+    let plain = common::REGISTRY.store("copied");
+    let out = site.aibox().env("SSL_CERT_FILE", ca).args(["--json", "copy", &dest, &plain, "mirrored@1.0"]).output().unwrap();
+    common::assert_success(&out, &["copy"]);
+    site.env.ok(&["pack", "verify", &format!("{plain}/mirrored:1.0.0"), "--key", &site.public]);
+}
