@@ -47,7 +47,8 @@ pub struct CopyReport {
     pub blobs_skipped: u32,
 }
 
-/// Copy `specs` (resolved in `src`) and, when `with_deps`, their dependencies to `dst`.
+/// Copy `specs` (resolved in `src`) and, when `with_deps`, their dependencies to `dst`. The
+/// caller finishes `dst` ([`Store::finish`]).
 pub async fn copy_packs(src: &dyn Store, dst: &dyn Store, specs: &[PackSpec], with_deps: bool) -> Result<CopyReport> {
     let mut report = CopyReport::default();
     let mut done: HashSet<(String, Digest)> = HashSet::new();
@@ -75,8 +76,34 @@ pub async fn copy_packs(src: &dyn Store, dst: &dyn Store, specs: &[PackSpec], wi
         }
         report.packs.push(CopiedPack { name, version: pack.version.clone(), digest: raw.digest, signatures, requested });
     }
-    dst.finish().await?;
     Ok(report)
+}
+
+/// Re-read what a copy wrote, from a fresh handle on the destination: every pack's tag names
+/// the copied manifest, its signature manifest is there, and the destination has every blob.
+pub async fn check_copy(dst: &dyn Store, report: &CopyReport) -> Result<()> {
+    let missing = |what: String| Error::Corrupt { store: dst.location().to_string(), reason: format!("after the copy, {what}") };
+    for p in &report.packs {
+        let tag = p.version.replace('+', "_");
+        let raw = dst.fetch_manifest(&p.name, &tag).await?.ok_or_else(|| missing(format!("{}:{tag} is missing", p.name)))?;
+        if raw.digest != p.digest {
+            return Err(missing(format!("{}:{tag} is {}, not the copied {}", p.name, raw.digest, p.digest)));
+        }
+        let mut manifests = vec![raw];
+        if p.signatures > 0 {
+            manifests.push(dst.fetch_manifest(&p.name, &p.digest.signature_tag()).await?.ok_or_else(|| missing(format!("the signature of {}:{tag} is missing", p.name)))?);
+        }
+        for m in manifests {
+            let m = m.image_manifest(dst.location())?;
+            for desc in std::iter::once(&m.config).chain(&m.layers) {
+                let digest: Digest = desc.digest.parse().map_err(|e| Error::Corrupt { store: dst.location().to_string(), reason: e })?;
+                if !dst.has_blob(&p.name, &digest).await? {
+                    return Err(missing(format!("blob {digest} of {} is missing", p.name)));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every tagged pack version in `src` (what `bundle push` moves).

@@ -29,13 +29,19 @@ fn bundle_from_a_registry_installs_with_no_network() {
     site.publish("base", "2.0.0", "");
     site.publish("tool", "1.3.0", "depends: [base@1]\n");
     let bundle = site.env.path().join("aibox-bundle.tar");
-    let out = json(&site.env.ok(&["--json", "bundle", "create", "tool@1", "--from", &site.store, "-o", bundle.to_str().unwrap()]));
+    let out = json(&site.env.ok(&["--json", "bundle", "create", "tool@1", "--from", &site.store, "-o", bundle.to_str().unwrap(), "--include-keys", &site.public]));
     let names: Vec<&str> = out["packs"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["base", "tool"], "dependencies are bundled, first");
     assert!(out["packs"].as_array().unwrap().iter().all(|p| p["signatures"] == 1), "signatures travel with the packs");
 
     let inspected = json(&site.env.ok(&["--json", "bundle", "inspect", bundle.to_str().unwrap()]));
     assert_eq!(inspected["packs"].as_array().unwrap().len(), 2);
+    // --include-keys ships the public key and a policy fragment naming its fingerprint.
+    assert_eq!(inspected["keys"][0]["file"], "aibox/keys/publisher.pub");
+    let fingerprint = inspected["keys"][0]["fingerprint"].as_str().unwrap().to_owned();
+    assert_eq!(out["keys"][0]["fingerprint"], fingerprint.as_str());
+    let fragment = run("tar", &["-xOf", bundle.to_str().unwrap(), "aibox/policy.yaml"]);
+    assert!(fragment.contains(&fingerprint) && fragment.contains("/etc/aibox/keys/publisher.pub"), "{fragment}");
     let verified = json(&site.env.ok(&["--json", "bundle", "verify", bundle.to_str().unwrap(), "--key", &site.public]));
     assert_eq!(verified["verified"], true);
 
@@ -124,4 +130,42 @@ fn bundle_push_into_a_secure_registry_then_install_verifies() {
     let out = site.aibox().env("SSL_CERT_FILE", ca).args(["--json", "copy", &dest, &plain, "mirrored@1.0"]).output().unwrap();
     common::assert_success(&out, &["copy"]);
     site.env.ok(&["pack", "verify", &format!("{plain}/mirrored:1.0.0"), "--key", &site.public]);
+}
+
+#[test]
+fn an_interrupted_push_resumes_without_resending_what_arrived() {
+    let site = Site::layout();
+    let mut names = Vec::new();
+    for i in 0..10 {
+        let name = format!("chunk{i}");
+        let dir = site.env.path().join("src").join(&name);
+        std::fs::create_dir_all(dir.join("root")).unwrap();
+        std::fs::write(dir.join("pack.yaml"), format!("name: {name}\nversion: 1.0.0\ndescription: d\nmaintainer: m\n")).unwrap();
+        run("sh", &["-c", &format!("head -c 8388608 /dev/urandom > {}/root/data", dir.display())]);
+        site.env.ok(&["-q", "pack", "publish", dir.to_str().unwrap(), "--to", &site.store, "--key", &site.key]);
+        names.push(name);
+    }
+    let bundle = site.env.path().join("big.tar");
+    site.env.ok(&["-q", "bundle", "create", &names.join(","), "--from", &site.store, "-o", bundle.to_str().unwrap()]);
+    let total_blobs = 10 * 4; // config, layer, signature payload, signature config, per pack
+
+    // Kill pushes at growing delays until one is caught half-way, then resume it.
+    for (attempt, delay_ms) in [60u64, 120, 200, 300, 450, 700, 1000].iter().enumerate() {
+        let dest = common::REGISTRY.store(&format!("resume{attempt}"));
+        let mut child = site.aibox().args(["-q", "bundle", "push", bundle.to_str().unwrap(), "--to", &dest]).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(*delay_ms));
+        let _ = std::process::Command::new("kill").args(["-9", &child.id().to_string()]).status();
+        let _ = child.wait();
+        let resumed = json(&site.ok(&["--json", "bundle", "push", bundle.to_str().unwrap(), "--to", &dest]));
+        let (sent, skipped) = (resumed["blobs_sent"].as_u64().unwrap(), resumed["blobs_skipped"].as_u64().unwrap());
+        assert_eq!(sent + skipped, total_blobs, "{resumed}");
+        if sent > 0 && skipped > 0 {
+            assert!(resumed["bytes_sent"].as_u64().unwrap() < 10 * 8_400_000, "{resumed}");
+            for name in &names {
+                site.env.ok(&["pack", "verify", &format!("{dest}/{name}:1.0.0"), "--key", &site.public]);
+            }
+            return;
+        }
+    }
+    panic!("no push was interrupted half-way; adjust the delays");
 }

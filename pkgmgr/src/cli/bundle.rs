@@ -30,6 +30,10 @@ pub enum BundleCommand {
         /// Leave dependencies out.
         #[arg(long)]
         no_deps: bool,
+        /// Public keys to ship in the bundle (as aibox/keys/NAME, with a policy fragment in
+        /// aibox/policy.yaml) so a site can bootstrap trust: check their fingerprints out of band.
+        #[arg(long = "include-keys", value_delimiter = ',')]
+        include_keys: Vec<PathBuf>,
     },
     /// List a bundle's packs, versions, digests, sizes and signatures (offline).
     Inspect {
@@ -90,6 +94,17 @@ fn refuse_offline(location: &StoreLocation, global: &Global) -> Result<()> {
     Ok(())
 }
 
+/// Copy, then re-open the destination and check what arrived.
+async fn copy_and_check(src: &dyn Store, to: &StoreLocation, specs: &[PackSpec], with_deps: bool, global: &Global) -> Result<CopyReport> {
+    let dst = open_write(to, global).await?;
+    let result = copy::copy_packs(src, dst.as_ref(), specs, with_deps).await?;
+    dst.finish().await?;
+    drop(dst);
+    let check = open_read(to, global).await?;
+    copy::check_copy(check.as_ref(), &result).await?;
+    Ok(result)
+}
+
 fn report(report: &CopyReport, to: &str, printer: Printer) {
     for p in &report.packs {
         let signed = if p.signatures > 0 { "with its signature" } else { "UNSIGNED" };
@@ -104,8 +119,7 @@ fn report(report: &CopyReport, to: &str, printer: Printer) {
 pub async fn copy(global: &Global, args: CopyArgs, printer: Printer) -> Result<()> {
     let specs: Vec<PackSpec> = args.packs.iter().map(|s| s.trim().parse()).collect::<Result<_>>()?;
     let src = open_read(&StoreLocation::parse(&args.from)?, global).await?;
-    let dst = open_write(&StoreLocation::parse(&args.to)?, global).await?;
-    let result = copy::copy_packs(src.as_ref(), dst.as_ref(), &specs, !args.no_deps).await?;
+    let result = copy_and_check(src.as_ref(), &StoreLocation::parse(&args.to)?, &specs, !args.no_deps, global).await?;
     report(&result, &args.to, printer);
     printer.document(&result);
     Ok(())
@@ -113,24 +127,53 @@ pub async fn copy(global: &Global, args: CopyArgs, printer: Printer) -> Result<(
 
 pub async fn run(cmd: BundleCommand, global: &Global, printer: Printer) -> Result<()> {
     match cmd {
-        BundleCommand::Create { packs, from, output, no_deps } => {
+        BundleCommand::Create { packs, from, output, no_deps, include_keys } => {
             let specs: Vec<PackSpec> = packs.iter().map(|s| s.trim().parse()).collect::<Result<_>>()?;
+            let keys: Vec<(String, Vec<u8>, PublicKey)> = include_keys
+                .iter()
+                .map(|p| {
+                    let key = PublicKey::from_file(p)?;
+                    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "key.pub".into());
+                    Ok((name, std::fs::read(p).map_err(Error::io("cannot read", p))?, key))
+                })
+                .collect::<Result<_>>()?;
             let src = open_read(&StoreLocation::parse(&from)?, global).await?;
-            let dst = open_write(&archive(&output), global).await?;
-            let result = copy::copy_packs(src.as_ref(), dst.as_ref(), &specs, !no_deps).await?;
+            let writer = store::OciArchiveWriter::create(&output)?;
+            let result = copy::copy_packs(src.as_ref(), &writer, &specs, !no_deps).await?;
+            for (name, bytes, _) in &keys {
+                writer.add_file(&format!("aibox/keys/{name}"), bytes)?;
+            }
+            if !keys.is_empty() {
+                writer.add_file("aibox/policy.yaml", trust_fragment(&keys).as_bytes())?;
+            }
+            writer.finish().await?;
+            let check = open_read(&archive(&output), global).await?;
+            copy::check_copy(check.as_ref(), &result).await?;
             report(&result, &output.display().to_string(), printer);
-            printer.document(&result);
+            for (name, _, key) in &keys {
+                printer.status("Included", format!("key aibox/keys/{name} ({})", key.fingerprint));
+            }
+            printer.document(&json!({"packs": result.packs, "blobs_sent": result.blobs_sent, "bytes_sent": result.bytes_sent, "keys": keys.iter().map(|(n, _, k)| json!({"file": format!("aibox/keys/{n}"), "fingerprint": k.fingerprint})).collect::<Vec<_>>()}));
             Ok(())
         }
         BundleCommand::Inspect { bundle } => {
             let store = open_read(&archive(&bundle), global).await?;
             let packs = bundle::inspect(store.as_ref()).await?;
+            let keys: Vec<serde_json::Value> = store::OciArchive::open(&bundle)?
+                .extra_files()?
+                .into_iter()
+                .filter(|(n, _)| n.starts_with("aibox/keys/"))
+                .map(|(n, bytes)| json!({"file": n, "fingerprint": PublicKey::from_pem(&bytes, &n).map(|k| k.fingerprint).unwrap_or_else(|e| format!("not a public key: {e}"))}))
+                .collect();
             if printer.json {
-                printer.document(&json!({"bundle": bundle, "packs": packs}));
+                printer.document(&json!({"bundle": bundle, "packs": packs, "keys": keys}));
             } else {
                 let mut out = format!("{:<24} {:<14} {:<20} {:>10}  {}\n", "PACK", "VERSION", "DIGEST", "SIZE", "SIGNATURES");
                 for p in &packs {
                     out.push_str(&format!("{:<24} {:<14} {:<20} {:>10}  {}\n", p.name, p.tag, short(p.digest.as_str()), human_bytes(p.size), p.signatures));
+                }
+                for k in &keys {
+                    out.push_str(&format!("included key {} {}\n", k["file"].as_str().unwrap_or_default(), k["fingerprint"].as_str().unwrap_or_default()));
                 }
                 printer.data(&out);
             }
@@ -154,11 +197,27 @@ pub async fn run(cmd: BundleCommand, global: &Global, printer: Printer) -> Resul
         BundleCommand::Push { bundle, to } => {
             let src = open_read(&archive(&bundle), global).await?;
             let specs = copy::all_specs(src.as_ref()).await?;
-            let dst = open_write(&StoreLocation::parse(&to)?, global).await?;
-            let result = copy::copy_packs(src.as_ref(), dst.as_ref(), &specs, true).await?;
+            let result = copy_and_check(src.as_ref(), &StoreLocation::parse(&to)?, &specs, true, global).await?;
             report(&result, &to, printer);
             printer.document(&result);
             Ok(())
         }
     }
+}
+
+/// The policy fragment shipped with `--include-keys`.
+fn trust_fragment(keys: &[(String, Vec<u8>, PublicKey)]) -> String {
+    let mut s = String::from(
+        "# Trust for the packs of this bundle. Check each key's fingerprint with the publisher\n\
+         # out of band, copy the keys to /etc/aibox/keys/, and set `store` to where the site\n\
+         # serves the packs (the bundle itself, or the registry it was pushed into).\n",
+    );
+    for (name, _, key) in keys {
+        s.push_str(&format!("#   {name}: {}\n", key.fingerprint));
+    }
+    s.push_str("trust:\n  - store: oci-archive:/media/aibox-bundle.tar\n    keys:\n");
+    for (name, _, _) in keys {
+        s.push_str(&format!("      - /etc/aibox/keys/{name}\n"));
+    }
+    s
 }

@@ -58,6 +58,13 @@ impl OciArchive {
         Ok(Some(buf))
     }
 
+    /// Files beside the layout that aibox added (`aibox/...`), with their content.
+    pub fn extra_files(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut names: Vec<&String> = self.members.keys().filter(|n| n.starts_with("aibox/")).collect();
+        names.sort();
+        names.into_iter().map(|n| Ok((n.clone(), self.read_member(n, 1 << 20)?.unwrap_or_default()))).collect()
+    }
+
     fn index(&self) -> Result<OciImageIndex> {
         let bytes = self.read_member("index.json", 64 << 20)?.unwrap_or_default();
         serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt { store: self.location.to_string(), reason: format!("index.json does not parse: {e}") })

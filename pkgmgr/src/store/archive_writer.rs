@@ -50,6 +50,15 @@ impl OciArchiveWriter {
         Ok(Self { location, target: target.to_owned(), state: Mutex::new(state) })
     }
 
+    /// Add a file that is not part of the OCI layout (e.g. `aibox/keys/cosign.pub`).
+    pub fn add_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let mut state = self.state.lock().expect("archive lock");
+        let mut tar = state.tar.take().ok_or_else(|| Error::ReadOnlyStore(self.location.to_string()))?;
+        let result = self.append(&mut tar, name, bytes.len() as u64, bytes);
+        state.tar = Some(tar);
+        result
+    }
+
     fn append(&self, tar: &mut tar::Builder<BufWriter<tempfile::NamedTempFile>>, name: &str, size: u64, data: impl std::io::Read) -> Result<()> {
         let mut header = tar::Header::new_ustar();
         header.set_size(size);
