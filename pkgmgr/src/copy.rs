@@ -10,12 +10,11 @@ use std::collections::HashSet;
 
 use aibox_schema::PackManifest;
 use serde::Serialize;
-use tokio::io::AsyncReadExt;
 
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::resolve::{PackSpec, VersionReq, select_tag};
-use crate::store::{self, Blob, BlobData, RawManifest, Store};
+use crate::store::{self, RawManifest, Store};
 
 const MAX_CONFIG: u64 = 4 << 20;
 
@@ -145,8 +144,9 @@ async fn copy_manifest(src: &dyn Store, dst: &dyn Store, name: &str, raw: &RawMa
             continue;
         }
         let size = u64::try_from(desc.size).unwrap_or(0);
-        let file = fetch_verified(src, name, &digest, size).await?;
-        dst.push_blob(name, &Blob { digest, size, data: BlobData::File(file.path().to_owned()) }).await?;
+        // Streamed from source to destination, checked against its digest on the way.
+        let reader = crate::digest::VerifyingReader::new(src.open_blob(name, &digest).await?, digest.clone(), size);
+        dst.push_blob_stream(name, &digest, size, Box::pin(reader)).await?;
         report.blobs_sent += 1;
         report.bytes_sent += size;
     }
@@ -154,28 +154,4 @@ async fn copy_manifest(src: &dyn Store, dst: &dyn Store, name: &str, raw: &RawMa
         dst.push_manifest(name, tag, raw).await?;
     }
     Ok(())
-}
-
-/// Stream a blob into a temporary file, checking size and digest.
-async fn fetch_verified(src: &dyn Store, name: &str, digest: &Digest, size: u64) -> Result<tempfile::NamedTempFile> {
-    let mut reader = src.open_blob(name, digest).await?;
-    let tmp = tempfile::NamedTempFile::new().map_err(Error::io("cannot create a temporary file in", std::env::temp_dir()))?;
-    let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, tmp.reopen().map_err(Error::io("cannot open", tmp.path()))?));
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = reader.read(&mut buf).await.map_err(|e| Error::Corrupt { store: src.location().to_string(), reason: format!("reading blob {digest} of {name}: {e}") })?;
-        if n == 0 {
-            break;
-        }
-        std::io::Write::write_all(&mut writer, &buf[..n]).map_err(Error::io("cannot write", tmp.path()))?;
-    }
-    let (actual, read, mut inner) = writer.finish();
-    std::io::Write::flush(&mut inner).map_err(Error::io("cannot write", tmp.path()))?;
-    if actual != *digest || read != size {
-        return Err(Error::Corrupt {
-            store: src.location().to_string(),
-            reason: format!("blob {digest} of {name} arrived as {actual} ({read} bytes, expected {size}): tampered or damaged"),
-        });
-    }
-    Ok(tmp)
 }

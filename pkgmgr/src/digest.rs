@@ -128,6 +128,49 @@ impl<R: io::Read> io::Read for HashingReader<R> {
     }
 }
 
+/// An async reader that checks, at the end, that what passed through it has the expected
+/// digest and size; a mismatch is an `InvalidData` error instead of the end of the stream, so
+/// whoever consumes it (an upload, a tar writer) fails rather than keeps bad bytes.
+pub struct VerifyingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+    expected: Digest,
+    size: u64,
+}
+
+impl<R> VerifyingReader<R> {
+    /// Wrap `inner`, expecting `size` bytes with digest `expected`.
+    pub fn new(inner: R, expected: Digest, size: u64) -> Self {
+        Self { inner, hasher: Sha256::new(), read: 0, expected, size }
+    }
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for VerifyingReader<R> {
+    fn poll_read(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.inner).poll_read(cx, buf) {
+            std::task::Poll::Ready(Ok(())) => {
+                let new = &buf.filled()[before..];
+                this.read += new.len() as u64;
+                this.hasher.update(new);
+                if this.read > this.size || (new.is_empty() && this.read != this.size) {
+                    return std::task::Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, format!("blob {} is {} bytes, not {}: tampered or damaged", this.expected, this.read, this.size))));
+                }
+                if new.is_empty() {
+                    let actual = Digest(format!("sha256:{}", hex::encode(this.hasher.clone().finalize())));
+                    if actual != this.expected {
+                        return std::task::Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, format!("blob {} arrived as {actual}: tampered or damaged", this.expected))));
+                    }
+                }
+                std::task::Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
+}
+
 /// Hash a file without loading it into memory.
 pub fn digest_file(path: &std::path::Path) -> io::Result<(Digest, u64)> {
     let mut file = std::fs::File::open(path)?;

@@ -90,6 +90,18 @@ fn tampered_bundles_are_refused_naming_the_pack() {
         assert_eq!(out.status.code(), Some(1), "{label} installed");
         assert!(site.pack_dirs().is_empty(), "{label} left {:?}", site.pack_dirs());
     }
+
+    // Mirroring a tampered bundle stops at the bad blob, and a bundle made from it is never
+    // written.
+    let flipped = site.env.path().join("flipped.tar");
+    let mirror = site.env.path().join("mirror");
+    let err = site.env.fails(&["bundle", "push", flipped.to_str().unwrap(), "--to", &format!("oci:{}", mirror.display())]);
+    assert!(err.contains("tampered or damaged"), "{err}");
+    assert!(!mirror.join("blobs/sha256").join(&layer).exists());
+    let copy = site.env.path().join("copy.tar");
+    let err = site.env.fails(&["copy", &format!("oci-archive:{}", flipped.display()), &format!("oci-archive:{}", copy.display()), "alpha"]);
+    assert!(err.contains("tampered or damaged"), "{err}");
+    assert!(!copy.exists());
 }
 
 #[test]

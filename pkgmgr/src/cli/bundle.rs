@@ -133,7 +133,7 @@ pub async fn run(cmd: BundleCommand, global: &Global, printer: Printer) -> Resul
                 .iter()
                 .map(|p| {
                     let key = PublicKey::from_file(p)?;
-                    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "key.pub".into());
+                    let name = p.file_name().map_or_else(|| "key.pub".into(), |n| n.to_string_lossy().into_owned());
                     Ok((name, std::fs::read(p).map_err(Error::io("cannot read", p))?, key))
                 })
                 .collect::<Result<_>>()?;
@@ -163,7 +163,7 @@ pub async fn run(cmd: BundleCommand, global: &Global, printer: Printer) -> Resul
                 .extra_files()?
                 .into_iter()
                 .filter(|(n, _)| n.starts_with("aibox/keys/"))
-                .map(|(n, bytes)| json!({"file": n, "fingerprint": PublicKey::from_pem(&bytes, &n).map(|k| k.fingerprint).unwrap_or_else(|e| format!("not a public key: {e}"))}))
+                .map(|(n, bytes)| json!({"file": n, "fingerprint": PublicKey::from_pem(&bytes, &n).map_or_else(|e| format!("not a public key: {e}"), |k| k.fingerprint)}))
                 .collect();
             if printer.json {
                 printer.document(&json!({"bundle": bundle, "packs": packs, "keys": keys}));

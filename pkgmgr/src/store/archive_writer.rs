@@ -127,6 +127,31 @@ impl Store for OciArchiveWriter {
         Ok(())
     }
 
+    async fn push_blob_stream(&self, name: &str, digest: &Digest, size: u64, reader: BlobReader) -> Result<()> {
+        let verified = crate::digest::VerifyingReader::new(reader, digest.clone(), size);
+        // The tar writer is synchronous: stream into it on this worker, bridged.
+        tokio::task::block_in_place(|| {
+            let mut state = self.state.lock().expect("archive lock");
+            if state.blobs.contains(digest) {
+                return Ok(());
+            }
+            let mut tar = state.tar.take().ok_or_else(|| Error::ReadOnlyStore(self.location.to_string()))?;
+            let member = format!("blobs/sha256/{}", digest.hex());
+            let result = self.append(&mut tar, &member, size, tokio_util::io::SyncIoBridge::new(verified));
+            // A failed append leaves a partial member: the archive is abandoned (never renamed).
+            if result.is_ok() {
+                state.tar = Some(tar);
+                state.blobs.insert(digest.clone());
+            }
+            result.map_err(|e| match e {
+                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::InvalidData => {
+                    Error::Corrupt { store: self.location.to_string(), reason: format!("blob {digest} of {name}: {source}") }
+                }
+                other => other,
+            })
+        })
+    }
+
     async fn push_manifest(&self, name: &str, tag: Option<&str>, manifest: &RawManifest) -> Result<()> {
         self.push_blob(name, &Blob::from_bytes(manifest.bytes.clone())).await?;
         let mut state = self.state.lock().expect("archive lock");

@@ -157,6 +157,20 @@ impl Store for OciLayout {
         .expect("blob writer task does not panic")
     }
 
+    async fn push_blob_stream(&self, name: &str, digest: &Digest, size: u64, reader: BlobReader) -> Result<()> {
+        self.ensure_layout()?;
+        let target = self.blob_path(digest);
+        let dir = target.parent().expect("blob path has a parent").to_owned();
+        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(Error::io("cannot write to", &dir))?;
+        let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(Error::io("cannot open", tmp.path()))?);
+        let mut verified = crate::digest::VerifyingReader::new(reader, digest.clone(), size);
+        tokio::io::copy(&mut verified, &mut file).await.map_err(|e| Error::Corrupt { store: self.location.to_string(), reason: format!("blob {digest} of {name}: {e}") })?;
+        file.sync_all().await.map_err(Error::io("cannot sync", &target))?;
+        crate::atomic::make_public(tmp.as_file(), &target)?;
+        tmp.persist(&target).map_err(|e| Error::io("cannot write", &target)(e.error))?;
+        Ok(())
+    }
+
     async fn push_manifest(&self, name: &str, tag: Option<&str>, manifest: &RawManifest) -> Result<()> {
         self.ensure_layout()?;
         let path = self.blob_path(&manifest.digest);

@@ -198,6 +198,15 @@ pub trait Store: Send + Sync {
     /// Store a blob (skipped by callers when [`Store::has_blob`] says it is there).
     async fn push_blob(&self, name: &str, blob: &Blob) -> Result<()>;
 
+    /// Store a blob streamed from `reader` (`size` bytes with digest `digest`), never holding
+    /// it whole. The default spools it to a temporary file and calls [`Store::push_blob`].
+    async fn push_blob_stream(&self, name: &str, digest: &Digest, size: u64, mut reader: BlobReader) -> Result<()> {
+        let tmp = tempfile::NamedTempFile::new().map_err(Error::io("cannot create a temporary file in", std::env::temp_dir()))?;
+        let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(Error::io("cannot open", tmp.path()))?);
+        tokio::io::copy(&mut reader, &mut file).await.map_err(|e| Error::Corrupt { store: self.location().to_string(), reason: format!("blob {digest} of {name}: {e}") })?;
+        self.push_blob(name, &Blob { digest: digest.clone(), size, data: BlobData::File(tmp.path().to_owned()) }).await
+    }
+
     /// Store a manifest, by digest and, when `tag` is given, under that tag.
     async fn push_manifest(&self, name: &str, tag: Option<&str>, manifest: &RawManifest) -> Result<()>;
 

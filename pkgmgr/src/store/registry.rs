@@ -221,17 +221,24 @@ impl Store for Registry {
     }
 
     async fn push_blob(&self, name: &str, blob: &Blob) -> Result<()> {
-        let r = self.reference(name, blob.digest.as_str());
-        self.authenticate(&r, true).await;
-        let result = match &blob.data {
-            BlobData::Bytes(b) => self.client.push_blob(&r, b.clone(), blob.digest.as_str()).await,
+        match &blob.data {
+            BlobData::Bytes(b) => {
+                let r = self.reference(name, blob.digest.as_str());
+                self.authenticate(&r, true).await;
+                self.client.push_blob(&r, b.clone(), blob.digest.as_str()).await.map(drop).map_err(|e| self.error("pushing blob", name, e))
+            }
             BlobData::File(path) => {
                 let file = tokio::fs::File::open(path).await.map_err(Error::io("cannot read", path))?;
-                let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map_err(OciDistributionError::IoError);
-                self.client.push_blob_stream(&r, stream, blob.digest.as_str(), Some(blob.size)).await
+                self.push_blob_stream(name, &blob.digest, blob.size, Box::pin(file)).await
             }
-        };
-        result.map(drop).map_err(|e| self.error("pushing blob", name, e))
+        }
+    }
+
+    async fn push_blob_stream(&self, name: &str, digest: &Digest, size: u64, reader: BlobReader) -> Result<()> {
+        let r = self.reference(name, digest.as_str());
+        self.authenticate(&r, true).await;
+        let stream = tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024).map_err(OciDistributionError::IoError);
+        self.client.push_blob_stream(&r, stream, digest.as_str(), Some(size)).await.map(drop).map_err(|e| self.error("pushing blob", name, e))
     }
 
     async fn push_manifest(&self, name: &str, tag: Option<&str>, manifest: &RawManifest) -> Result<()> {
