@@ -44,6 +44,8 @@ pub struct CopyReport {
     pub bytes_sent: u64,
     /// Blobs the destination already had.
     pub blobs_skipped: u32,
+    /// Blobs mounted from the source repository (same registry): nothing sent.
+    pub blobs_mounted: u32,
 }
 
 /// Copy `specs` (resolved in `src`) and, when `with_deps`, their dependencies to `dst`. The
@@ -141,6 +143,10 @@ async fn copy_manifest(src: &dyn Store, dst: &dyn Store, name: &str, raw: &RawMa
         let digest: Digest = desc.digest.parse().map_err(|e| Error::Corrupt { store: src.location().to_string(), reason: e })?;
         if dst.has_blob(name, &digest).await? {
             report.blobs_skipped += 1;
+            continue;
+        }
+        if dst.mount_blob(name, &digest, src.location(), name).await? {
+            report.blobs_mounted += 1;
             continue;
         }
         let size = u64::try_from(desc.size).unwrap_or(0);

@@ -45,6 +45,12 @@ fn bundle_from_a_registry_installs_with_no_network() {
     let verified = json(&site.env.ok(&["--json", "bundle", "verify", bundle.to_str().unwrap(), "--key", &site.public]));
     assert_eq!(verified["verified"], true);
 
+    // Mirroring within one registry mounts blobs instead of sending them.
+    let mirrored = json(&site.env.ok(&["--json", "copy", &site.store, &common::REGISTRY.store("bundle-mirror"), "tool@1"]));
+    assert_eq!(mirrored["blobs_sent"], 0, "{mirrored}");
+    assert_eq!(mirrored["blobs_mounted"], 8, "{mirrored}");
+    site.env.ok(&["pack", "verify", &format!("{}/tool:1.3.0", common::REGISTRY.store("bundle-mirror")), "--key", &site.public]);
+
     // skopeo reads the bundle as an oci-archive.
     let raw = run("skopeo", &["inspect", "--raw", &format!("oci-archive:{}:tool:1.3.0", bundle.display())]);
     assert_eq!(json(&raw)["artifactType"], "application/vnd.aibox.toolpack.v1");

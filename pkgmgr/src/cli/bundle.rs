@@ -110,7 +110,10 @@ fn report(report: &CopyReport, to: &str, printer: Printer) {
         let signed = if p.signatures > 0 { "with its signature" } else { "UNSIGNED" };
         printer.status("Copied", format!("{} {} ({}) {signed}{}", p.name, p.version, short(p.digest.as_str()), if p.requested { "" } else { " (dependency)" }));
     }
-    printer.status("Finished", format!("{} packs to {to}: sent {} blobs ({}), {} already there", report.packs.len(), report.blobs_sent, human_bytes(report.bytes_sent), report.blobs_skipped));
+    printer.status(
+        "Finished",
+        format!("{} packs to {to}: sent {} blobs ({}), mounted {}, {} already there", report.packs.len(), report.blobs_sent, human_bytes(report.bytes_sent), report.blobs_mounted, report.blobs_skipped),
+    );
     for p in report.packs.iter().filter(|p| p.signatures == 0) {
         printer.warn(format!("{} {} is unsigned: sites will refuse to install it", p.name, p.version));
     }

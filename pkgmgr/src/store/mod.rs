@@ -210,6 +210,14 @@ pub trait Store: Send + Sync {
     /// Store a manifest, by digest and, when `tag` is given, under that tag.
     async fn push_manifest(&self, name: &str, tag: Option<&str>, manifest: &RawManifest) -> Result<()>;
 
+    /// Make a blob that `from` (another repository of this same registry) holds under
+    /// `from_name` available to `name` without sending it (a cross-repository mount). Returns
+    /// whether it did; stores that cannot, say no and the caller sends the blob.
+    async fn mount_blob(&self, name: &str, digest: &Digest, from: &StoreLocation, from_name: &str) -> Result<bool> {
+        let _ = (name, digest, from, from_name);
+        Ok(false)
+    }
+
     /// Complete what was written (an archive writes its index and moves into place).
     async fn finish(&self) -> Result<()> {
         Ok(())

@@ -241,6 +241,18 @@ impl Store for Registry {
         self.client.push_blob_stream(&r, stream, digest.as_str(), Some(size)).await.map(drop).map_err(|e| self.error("pushing blob", name, e))
     }
 
+    async fn mount_blob(&self, name: &str, digest: &Digest, from: &StoreLocation, from_name: &str) -> Result<bool> {
+        let StoreLocation::Registry { registry, .. } = from else { return Ok(false) };
+        if *registry != self.registry {
+            return Ok(false);
+        }
+        let target = self.reference(name, digest.as_str());
+        let source = Reference::with_digest(self.registry.clone(), from.repository(from_name), digest.to_string());
+        self.authenticate(&target, true).await;
+        // 201 is a mount; anything else (202: the registry opened an upload instead) means send it.
+        Ok(self.client.mount_blob(&target, &source, digest.as_str()).await.is_ok())
+    }
+
     async fn push_manifest(&self, name: &str, tag: Option<&str>, manifest: &RawManifest) -> Result<()> {
         let content_type = HeaderValue::from_str(&manifest.media_type).map_err(|_| Error::Corrupt {
             store: self.location.to_string(),
