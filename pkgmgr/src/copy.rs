@@ -12,7 +12,10 @@ use aibox_schema::PackManifest;
 use serde::Serialize;
 
 use crate::digest::Digest;
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
+use crate::progress::{AsyncReportingReader, Reporter};
 use crate::resolve::{PackSpec, VersionReq, select_tag};
 use crate::store::{self, RawManifest, Store};
 
@@ -50,7 +53,7 @@ pub struct CopyReport {
 
 /// Copy `specs` (resolved in `src`) and, when `with_deps`, their dependencies to `dst`. The
 /// caller finishes `dst` ([`Store::finish`]).
-pub async fn copy_packs(src: &dyn Store, dst: &dyn Store, specs: &[PackSpec], with_deps: bool) -> Result<CopyReport> {
+pub async fn copy_packs(src: &dyn Store, dst: &dyn Store, specs: &[PackSpec], with_deps: bool, reporter: &Arc<dyn Reporter>) -> Result<CopyReport> {
     let mut report = CopyReport::default();
     let mut done: HashSet<(String, Digest)> = HashSet::new();
     let mut queue: Vec<(PackSpec, bool)> = specs.iter().rev().map(|s| (s.clone(), true)).collect();
@@ -69,10 +72,11 @@ pub async fn copy_packs(src: &dyn Store, dst: &dyn Store, specs: &[PackSpec], wi
         ordered.push((pack.name.to_string(), raw, pack, requested));
     }
     for (name, raw, pack, requested) in ordered.into_iter().rev() {
-        copy_manifest(src, dst, &name, &raw, Some(&pack.tag()), &mut report).await?;
+        let label = format!("{name} {}", pack.version);
+        copy_manifest(src, dst, &name, &label, &raw, Some(&pack.tag()), &mut report, reporter).await?;
         let mut signatures = 0;
         if let Some(sig) = src.fetch_manifest(&name, &raw.digest.signature_tag()).await? {
-            copy_manifest(src, dst, &name, &sig, Some(&raw.digest.signature_tag()), &mut report).await?;
+            copy_manifest(src, dst, &name, &format!("{label} signature"), &sig, Some(&raw.digest.signature_tag()), &mut report, reporter).await?;
             signatures = 1;
         }
         report.packs.push(CopiedPack { name, version: pack.version.clone(), digest: raw.digest, signatures, requested });
@@ -137,7 +141,17 @@ async fn resolve(src: &dyn Store, spec: &PackSpec) -> Result<(RawManifest, PackM
     Ok((raw, pack))
 }
 
-async fn copy_manifest(src: &dyn Store, dst: &dyn Store, name: &str, raw: &RawManifest, tag: Option<&str>, report: &mut CopyReport) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+async fn copy_manifest(
+    src: &dyn Store,
+    dst: &dyn Store,
+    name: &str,
+    label: &str,
+    raw: &RawManifest,
+    tag: Option<&str>,
+    report: &mut CopyReport,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<()> {
     let manifest = raw.image_manifest(src.location())?;
     for desc in std::iter::once(&manifest.config).chain(&manifest.layers) {
         let digest: Digest = desc.digest.parse().map_err(|e| Error::Corrupt { store: src.location().to_string(), reason: e })?;
@@ -151,8 +165,12 @@ async fn copy_manifest(src: &dyn Store, dst: &dyn Store, name: &str, raw: &RawMa
         }
         let size = u64::try_from(desc.size).unwrap_or(0);
         // Streamed from source to destination, checked against its digest on the way.
+        let id = reporter.start("Copying", label, size);
         let reader = crate::digest::VerifyingReader::new(src.open_blob(name, &digest).await?, digest.clone(), size);
-        dst.push_blob_stream(name, &digest, size, Box::pin(reader)).await?;
+        let reader = AsyncReportingReader::new(reader, reporter.clone(), id);
+        let pushed = dst.push_blob_stream(name, &digest, size, Box::pin(reader)).await;
+        reporter.finish(id);
+        pushed?;
         report.blobs_sent += 1;
         report.bytes_sent += size;
     }

@@ -289,7 +289,7 @@ impl Installer {
         if !self.force
             && let Some(extracted) = cache.link_tree_into(&digest, staging)?
         {
-            let id = self.reporter.start(name, &r.pack.version, 0, true);
+            let id = self.reporter.start("Linking", &format!("{name} {} from the cache", r.pack.version), 0);
             self.reporter.finish(id);
             return Ok((extracted, true));
         }
@@ -303,7 +303,8 @@ impl Installer {
                 (self.store.open_blob(name, &digest).await?, Some(tee), false)
             }
         };
-        let id = self.reporter.start(name, &r.pack.version, size, cached);
+        let verb = if cached { "Extracting" } else { "Downloading" };
+        let id = self.reporter.start(verb, &format!("{name} {}", r.pack.version), size);
         let reporter = self.reporter.clone();
         let staging_dir = staging.to_owned();
         let staging = staging.to_owned();

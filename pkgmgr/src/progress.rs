@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 /// Receives progress of long work.
 pub trait Reporter: Send + Sync {
-    /// A pack's layer starts downloading (or reading from the cache); returns an id for it.
-    fn start(&self, pack: &str, version: &str, bytes: u64, cached: bool) -> usize;
+    /// Work on `bytes` bytes starts (`verb`: Downloading, Extracting, Copying; `label`: what,
+    /// e.g. `java 21.0.5`); returns an id for it.
+    fn start(&self, verb: &str, label: &str, bytes: u64) -> usize;
     /// `bytes` more of that layer were read.
     fn advance(&self, id: usize, bytes: u64);
     /// That layer is extracted.
@@ -18,7 +19,7 @@ pub trait Reporter: Send + Sync {
 pub struct Silent;
 
 impl Reporter for Silent {
-    fn start(&self, _: &str, _: &str, _: u64, _: bool) -> usize {
+    fn start(&self, _: &str, _: &str, _: u64) -> usize {
         0
     }
     fn advance(&self, _: usize, _: u64) {}
@@ -44,5 +45,31 @@ impl<R: Read> Read for ReportingReader<R> {
         let n = self.inner.read(buf)?;
         self.reporter.advance(self.id, n as u64);
         Ok(n)
+    }
+}
+
+/// An async reader that reports what passes through it.
+pub struct AsyncReportingReader<R> {
+    inner: R,
+    reporter: Arc<dyn Reporter>,
+    id: usize,
+}
+
+impl<R> AsyncReportingReader<R> {
+    /// Wrap `inner`.
+    pub fn new(inner: R, reporter: Arc<dyn Reporter>, id: usize) -> Self {
+        Self { inner, reporter, id }
+    }
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for AsyncReportingReader<R> {
+    fn poll_read(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let poll = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &poll {
+            this.reporter.advance(this.id, (buf.filled().len() - before) as u64);
+        }
+        poll
     }
 }

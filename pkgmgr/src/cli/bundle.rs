@@ -97,7 +97,7 @@ fn refuse_offline(location: &StoreLocation, global: &Global) -> Result<()> {
 /// Copy, then re-open the destination and check what arrived.
 async fn copy_and_check(src: &dyn Store, to: &StoreLocation, specs: &[PackSpec], with_deps: bool, global: &Global) -> Result<CopyReport> {
     let dst = open_write(to, global).await?;
-    let result = copy::copy_packs(src, dst.as_ref(), specs, with_deps).await?;
+    let result = copy::copy_packs(src, dst.as_ref(), specs, with_deps, &super::progress::reporter(global.printer())).await?;
     dst.finish().await?;
     drop(dst);
     let check = open_read(to, global).await?;
@@ -142,7 +142,7 @@ pub async fn run(cmd: BundleCommand, global: &Global, printer: Printer) -> Resul
                 .collect::<Result<_>>()?;
             let src = open_read(&StoreLocation::parse(&from)?, global).await?;
             let writer = store::OciArchiveWriter::create(&output)?;
-            let result = copy::copy_packs(src.as_ref(), &writer, &specs, !no_deps).await?;
+            let result = copy::copy_packs(src.as_ref(), &writer, &specs, !no_deps, &super::progress::reporter(printer)).await?;
             for (name, bytes, _) in &keys {
                 writer.add_file(&format!("aibox/keys/{name}"), bytes)?;
             }

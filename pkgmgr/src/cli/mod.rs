@@ -52,6 +52,13 @@ pub struct Global {
     pub offline: bool,
 }
 
+impl Global {
+    /// How to print, from `--json`, `-q`, `-v`.
+    pub fn printer(&self) -> Printer {
+        Printer { quiet: self.quiet, json: self.json, verbose: self.verbose }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Install packs: NAME, NAME@21, NAME@21.0.2, NAME@latest, NAME@sha256:... (also comma-separated).
@@ -85,7 +92,7 @@ enum Command {
 impl Cli {
     /// How to print.
     pub fn printer(&self) -> Printer {
-        Printer { quiet: self.global.quiet, json: self.global.json, verbose: self.global.verbose }
+        self.global.printer()
     }
 
     /// Run the command.

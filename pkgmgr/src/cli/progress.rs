@@ -26,15 +26,15 @@ struct Bars {
 }
 
 impl Reporter for Bars {
-    fn start(&self, pack: &str, version: &str, bytes: u64, cached: bool) -> usize {
+    fn start(&self, verb: &str, label: &str, bytes: u64) -> usize {
         let bar = self.multi.add(ProgressBar::new(bytes));
         bar.set_style(
             ProgressStyle::with_template("{prefix:>12.green.bold} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
-        bar.set_prefix(if cached { "Extracting" } else { "Downloading" });
-        bar.set_message(format!("{pack} {version}"));
+        bar.set_prefix(verb.to_owned());
+        bar.set_message(label.to_owned());
         let mut bars = self.bars.lock().expect("progress lock");
         bars.push(bar);
         bars.len() - 1
@@ -58,10 +58,12 @@ struct Lines {
 }
 
 impl Reporter for Lines {
-    fn start(&self, pack: &str, version: &str, bytes: u64, cached: bool) -> usize {
-        let verb = if cached { "Extracting" } else { "Downloading" };
-        let from = if cached { " from the cache" } else { "" };
-        self.printer.status(verb, format!("{pack} {version} ({}){from}", super::human_bytes(bytes)));
+    fn start(&self, verb: &str, label: &str, bytes: u64) -> usize {
+        if bytes > 0 {
+            self.printer.status(verb, format!("{label} ({})", super::human_bytes(bytes)));
+        } else {
+            self.printer.status(verb, label);
+        }
         0
     }
     fn advance(&self, _: usize, _: u64) {}
