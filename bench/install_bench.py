@@ -148,8 +148,10 @@ def main():
         tree_size = int(sh(f"du -sb {tree}").split()[0])
         files = int(sh(f"find {tree} -type f | wc -l"))
         gzip_size = push_image(work, registry, tree)
+        bundle = f"{work}/jdk-bundle.tar"
+        sh(f"{aibox} -q bundle create jdk --from {store} -o {bundle}", env=env)
         with open(f"{work}/policy.yaml", "w") as f:
-            f.write(f"trust:\n  - store: {store}\n    keys: [{work}/k.pub]\n")
+            f.write(f"trust:\n  - store: {store}\n    keys: [{work}/k.pub]\n  - store: oci-archive:{bundle}\n    keys: [{work}/k.pub]\n")
         tp = f"{work}/toolpacks"
         aenv = dict(env, AIBOX_STORE=store, AIBOX_POLICY=f"{work}/policy.yaml", AIBOX_TOOLPACKS_DIR=tp)
         out = f"{work}/out"
@@ -158,6 +160,19 @@ def main():
             shutil.rmtree(tp, ignore_errors=True)
             shutil.rmtree(out, ignore_errors=True)
             os.makedirs(out)
+
+        counter = iter(range(1_000_000))
+        ns = {"next": 0}
+
+        def fresh_namespace():
+            fresh()
+            ns["next"] = next(counter)
+            # skopeo remembers which repositories hold a blob and mounts from them instead of
+            # sending it; forget that, so both tools send the same bytes.
+            for cache in ["/var/lib/containers/cache/blob-info-cache-v1.boltdb",
+                          os.path.expanduser("~/.local/share/containers/cache/blob-info-cache-v1.boltdb")]:
+                if os.path.exists(cache):
+                    os.unlink(cache)
 
         cases = {
             "aibox cold": (fresh, f"{aibox} -q install jdk"),
@@ -168,6 +183,9 @@ def main():
                                                      f"skopeo copy -q --src-tls-verify=false docker://{registry}/bench/jdk-image:1 oci:{work}/sk:jdk && umoci raw unpack --rootless --image {work}/sk:jdk {out}/rootfs"),
             "ORAS Python SDK pull + zstd -d | tar -x": (lambda: (fresh(), shutil.rmtree(f"{work}/oras", ignore_errors=True)),
                                                        f"python3 -c \"import oras.client; oras.client.OrasClient(insecure=True).pull(target='{registry}/bench/jdk:17.0.0', outdir='{work}/oras')\" && zstd -dc {work}/oras/{layer} | tar -x -C {out}"),
+            "aibox install from a bundle (oci-archive, --offline)": (fresh, f"{aibox} -q --offline --store oci-archive:{bundle} install jdk"),
+            "aibox bundle push (to an empty registry namespace)": (fresh_namespace, lambda: f"{aibox} -q bundle push {bundle} --to docker://{registry}/ab{ns['next']}"),
+            "skopeo copy oci-archive: to docker:// (same pack)": (fresh_namespace, lambda: f"skopeo copy -q --dest-tls-verify=false oci-archive:{bundle}:jdk:17.0.0 docker://{registry}/sk{ns['next']}/jdk:17.0.0"),
             "aibox 3 packs at once": (fresh, f"{aibox} -q install jdk1 jdk2 jdk3"),
             "aibox 3 packs one after another": (fresh, f"{aibox} -q install jdk1 && {aibox} -q install jdk2 && {aibox} -q install jdk3"),
         }
@@ -176,7 +194,7 @@ def main():
         for _ in range(args.runs):
             for name, (prepare, cmd) in cases.items():  # alternated: one run of each per round
                 prepare()
-                wall, peak = timed(cmd, env=aenv)
+                wall, peak = timed(cmd() if callable(cmd) else cmd, env=aenv)
                 results[name].append(wall)
                 rss[name].append(peak)
         med = {k: statistics.median(v) for k, v in results.items()}
@@ -192,6 +210,8 @@ def main():
         print()
         print(f"aibox peak RSS (cold install): {max(rss['aibox cold']) / 1024:.1f} MiB")
         print(f"3 packs at once / one after another: {med['aibox 3 packs at once'] / med['aibox 3 packs one after another']:.2f}")
+        push, sk = med["aibox bundle push (to an empty registry namespace)"], med["skopeo copy oci-archive: to docker:// (same pack)"]
+        print(f"bundle push / skopeo copy: {push / sk:.2f}")
     finally:
         proc.terminate()
         shutil.rmtree(work, ignore_errors=True)

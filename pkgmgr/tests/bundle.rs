@@ -187,3 +187,43 @@ fn an_interrupted_push_resumes_without_resending_what_arrived() {
     }
     panic!("no push was interrupted half-way; adjust the delays");
 }
+
+#[test]
+fn a_bundle_split_across_media_reads_as_one() {
+    let site = Site::layout();
+    let mut names = Vec::new();
+    for i in 0..3 {
+        let name = format!("part{i}");
+        let dir = site.env.path().join("src").join(&name);
+        std::fs::create_dir_all(dir.join("root/bin")).unwrap();
+        std::fs::write(dir.join("pack.yaml"), format!("name: {name}\nversion: 1.0.0\ndescription: d\nmaintainer: m\npath: [bin]\n")).unwrap();
+        run("sh", &["-c", &format!("head -c 1500000 /dev/urandom > {0}/root/data && printf '#!/bin/sh\\necho {1}\\n' > {0}/root/bin/{1} && chmod +x {0}/root/bin/{1}", dir.display(), name)]);
+        site.env.ok(&["-q", "pack", "publish", dir.to_str().unwrap(), "--to", &site.store, "--key", &site.key]);
+        names.push(name);
+    }
+    let bundle = site.env.path().join("split.tar");
+    let out = json(&site.env.ok(&["--json", "bundle", "create", &names.join(","), "--from", &site.store, "-o", bundle.to_str().unwrap(), "--max-size", "1M"]));
+    let files: Vec<String> = out["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect();
+    assert!(files.len() >= 4, "{files:?}");
+    assert!(!bundle.exists());
+    for f in &files {
+        assert!(std::fs::metadata(f).unwrap().len() <= 1 << 20, "{f} is larger than --max-size");
+    }
+
+    // aibox reads the parts as one bundle: verify, install.
+    site.env.ok(&["bundle", "verify", bundle.to_str().unwrap(), "--key", &site.public]);
+    trust_bundle(&site, &bundle);
+    site.ok(&["--offline", "--store", &format!("oci-archive:{}", bundle.display()), "install", "part0", "part2"]);
+    assert_eq!(run("sh", &["-c", &format!(". {}/env.sh && part0 && part2", site.toolpacks.display())]), "part0\npart2\n");
+
+    // `cat` rebuilds the single tar other tools read.
+    let whole = site.env.path().join("whole.tar");
+    run("sh", &["-c", &format!("cat {}.0* > {}", bundle.display(), whole.display())]);
+    let raw = run("skopeo", &["inspect", "--raw", &format!("oci-archive:{}:part1:1.0.0", whole.display())]);
+    assert_eq!(json(&raw)["artifactType"], "application/vnd.aibox.toolpack.v1");
+
+    // A missing part is a clear error, not a silent partial bundle.
+    std::fs::remove_file(&files[files.len() - 1]).unwrap();
+    let err = site.env.fails(&["bundle", "verify", bundle.to_str().unwrap(), "--key", &site.public]);
+    assert!(err.contains("split.tar"), "{err}");
+}

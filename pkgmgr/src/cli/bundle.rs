@@ -34,6 +34,10 @@ pub enum BundleCommand {
         /// aibox/policy.yaml) so a site can bootstrap trust: check their fingerprints out of band.
         #[arg(long = "include-keys", value_delimiter = ',')]
         include_keys: Vec<PathBuf>,
+        /// Cut the bundle into parts FILE.001, FILE.002, ... of at most this size (e.g. 4G,
+        /// 700M), to fit on media; aibox reads the parts as one bundle.
+        #[arg(long, value_parser = parse_size)]
+        max_size: Option<u64>,
     },
     /// List a bundle's packs, versions, digests, sizes and signatures (offline).
     Inspect {
@@ -130,7 +134,7 @@ pub async fn copy(global: &Global, args: CopyArgs, printer: Printer) -> Result<(
 
 pub async fn run(cmd: BundleCommand, global: &Global, printer: Printer) -> Result<()> {
     match cmd {
-        BundleCommand::Create { packs, from, output, no_deps, include_keys } => {
+        BundleCommand::Create { packs, from, output, no_deps, include_keys, max_size } => {
             let specs: Vec<PackSpec> = packs.iter().map(|s| s.trim().parse()).collect::<Result<_>>()?;
             let keys: Vec<(String, Vec<u8>, PublicKey)> = include_keys
                 .iter()
@@ -141,7 +145,7 @@ pub async fn run(cmd: BundleCommand, global: &Global, printer: Printer) -> Resul
                 })
                 .collect::<Result<_>>()?;
             let src = open_read(&StoreLocation::parse(&from)?, global).await?;
-            let writer = store::OciArchiveWriter::create(&output)?;
+            let writer = store::OciArchiveWriter::create(&output, max_size)?;
             let result = copy::copy_packs(src.as_ref(), &writer, &specs, !no_deps, &super::progress::reporter(printer)).await?;
             for (name, bytes, _) in &keys {
                 writer.add_file(&format!("aibox/keys/{name}"), bytes)?;
@@ -153,10 +157,14 @@ pub async fn run(cmd: BundleCommand, global: &Global, printer: Printer) -> Resul
             let check = open_read(&archive(&output), global).await?;
             copy::check_copy(check.as_ref(), &result).await?;
             report(&result, &output.display().to_string(), printer);
+            let files = store::OciArchive::open(&output)?.files();
+            if files.len() > 1 {
+                printer.status("Split", format!("into {} parts: {}", files.len(), files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")));
+            }
             for (name, _, key) in &keys {
                 printer.status("Included", format!("key aibox/keys/{name} ({})", key.fingerprint));
             }
-            printer.document(&json!({"packs": result.packs, "blobs_sent": result.blobs_sent, "bytes_sent": result.bytes_sent, "keys": keys.iter().map(|(n, _, k)| json!({"file": format!("aibox/keys/{n}"), "fingerprint": k.fingerprint})).collect::<Vec<_>>()}));
+            printer.document(&json!({"files": files, "packs": result.packs, "blobs_sent": result.blobs_sent, "bytes_sent": result.bytes_sent, "keys": keys.iter().map(|(n, _, k)| json!({"file": format!("aibox/keys/{n}"), "fingerprint": k.fingerprint})).collect::<Vec<_>>()}));
             Ok(())
         }
         BundleCommand::Inspect { bundle } => {
@@ -223,4 +231,39 @@ fn trust_fragment(keys: &[(String, Vec<u8>, PublicKey)]) -> String {
         s.push_str(&format!("      - /etc/aibox/keys/{name}\n"));
     }
     s
+}
+
+/// `4G`, `700M`, `512K`, `1048576` (binary units) → bytes; at least 1 MiB.
+fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let s = s.trim();
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let shift = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        other => return Err(format!("unknown unit `{other}`: use K, M, G or T")),
+    };
+    let n: u64 = number.parse().map_err(|_| format!("`{s}` is not a size such as 4G or 700M"))?;
+    let bytes = n.checked_shl(shift).filter(|b| b >> shift == n).ok_or_else(|| format!("`{s}` is too large"))?;
+    if bytes < 1 << 20 { Err("the smallest part size is 1M".into()) } else { Ok(bytes) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4G"), Ok(4 << 30));
+        assert_eq!(parse_size("700M"), Ok(700 << 20));
+        assert_eq!(parse_size("700MiB"), Ok(700 << 20));
+        assert_eq!(parse_size("2048K"), Ok(2 << 20));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert!(parse_size("512K").is_err(), "below 1M");
+        assert!(parse_size("4X").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
 }

@@ -2,6 +2,10 @@
 //!
 //! Opening indexes the tar's members once (name → offset and size); blobs are then streamed
 //! straight out of the tar with a seek, never unpacked to a temporary directory.
+//!
+//! A bundle split across media (`bundle create --max-size`) is the same tar cut into parts
+//! `FILE.001`, `FILE.002`, ...: when `FILE` does not exist but `FILE.001` does, the parts are
+//! read as one tar (and `cat FILE.* > FILE` rebuilds it for other tools).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -17,9 +21,10 @@ use super::{Blob, BlobReader, RawManifest, Store, StoreLocation};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 
-/// A read-only OCI layout inside a tar file.
+/// A read-only OCI layout inside a tar file (or its parts).
 pub struct OciArchive {
-    path: PathBuf,
+    /// The files the tar is made of, with their logical start offset and length.
+    parts: Vec<(PathBuf, u64, u64)>,
     location: StoreLocation,
     /// Member name (without a leading `./`) → (offset of the content, size).
     members: HashMap<String, (u64, u64)>,
@@ -29,8 +34,12 @@ impl OciArchive {
     /// Open and index an archive.
     pub fn open(path: &Path) -> Result<Self> {
         let location = StoreLocation::Archive(path.to_owned());
-        let file = File::open(path).map_err(Error::io("cannot open OCI archive", path))?;
-        let mut archive = tar::Archive::new(io::BufReader::new(file));
+        let parts = parts_of(path)?;
+        let mut whole: Box<dyn Read> = Box::new(io::empty());
+        for (part, _, _) in &parts {
+            whole = Box::new(whole.chain(File::open(part).map_err(Error::io("cannot open OCI archive", part))?));
+        }
+        let mut archive = tar::Archive::new(io::BufReader::with_capacity(1 << 16, whole));
         let corrupt = |e: io::Error| Error::Corrupt { store: location.to_string(), reason: format!("not a readable tar: {e}") };
         let mut members = HashMap::new();
         for entry in archive.entries().map_err(corrupt)? {
@@ -43,7 +52,26 @@ impl OciArchive {
         if !members.contains_key("oci-layout") || !members.contains_key("index.json") {
             return Err(Error::Corrupt { store: location.to_string(), reason: "not an OCI image layout archive (no oci-layout or index.json)".into() });
         }
-        Ok(Self { path: path.to_owned(), location, members })
+        Ok(Self { parts, location, members })
+    }
+
+    /// The files this archive is read from (one, or the parts of a split bundle).
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.parts.iter().map(|(p, _, _)| p.clone()).collect()
+    }
+
+    /// The pieces of the byte range `[offset, offset + size)`: (file, offset in it, length).
+    fn segments(&self, offset: u64, size: u64) -> Vec<(PathBuf, u64, u64)> {
+        let end = offset + size;
+        self.parts
+            .iter()
+            .filter(|(_, start, len)| *start < end && start + len > offset)
+            .map(|(p, start, len)| {
+                let from = offset.max(*start);
+                let to = end.min(start + len);
+                (p.clone(), from - start, to - from)
+            })
+            .collect()
     }
 
     fn read_member(&self, name: &str, max: u64) -> Result<Option<Vec<u8>>> {
@@ -51,10 +79,15 @@ impl OciArchive {
         if size > max {
             return Err(Error::Corrupt { store: self.location.to_string(), reason: format!("{name} is larger than {max} bytes") });
         }
-        let mut file = File::open(&self.path).map_err(Error::io("cannot open OCI archive", &self.path))?;
-        io::Seek::seek(&mut file, SeekFrom::Start(offset)).map_err(Error::io("cannot read", &self.path))?;
         let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        file.take(size).read_to_end(&mut buf).map_err(Error::io("cannot read", &self.path))?;
+        for (part, at, len) in self.segments(offset, size) {
+            let mut file = File::open(&part).map_err(Error::io("cannot open OCI archive", &part))?;
+            io::Seek::seek(&mut file, SeekFrom::Start(at)).map_err(Error::io("cannot read", &part))?;
+            file.take(len).read_to_end(&mut buf).map_err(Error::io("cannot read", &part))?;
+        }
+        if buf.len() as u64 != size {
+            return Err(Error::Corrupt { store: self.location.to_string(), reason: format!("{name} is truncated") });
+        }
         Ok(Some(buf))
     }
 
@@ -118,9 +151,13 @@ impl Store for OciArchive {
         let Some(&(offset, size)) = self.members.get(&Self::blob_member(digest)) else {
             return Err(Error::NotFound { what: format!("blob {digest} of {name}"), store: self.location.to_string() });
         };
-        let mut file = tokio::fs::File::open(&self.path).await.map_err(Error::io("cannot open OCI archive", &self.path))?;
-        file.seek(SeekFrom::Start(offset)).await.map_err(Error::io("cannot read", &self.path))?;
-        Ok(Box::pin(file.take(size)))
+        let mut reader: BlobReader = Box::pin(tokio::io::empty());
+        for (part, at, len) in self.segments(offset, size) {
+            let mut file = tokio::fs::File::open(&part).await.map_err(Error::io("cannot open OCI archive", &part))?;
+            file.seek(SeekFrom::Start(at)).await.map_err(Error::io("cannot read", &part))?;
+            reader = Box::pin(reader.chain(file.take(len)));
+        }
+        Ok(reader)
     }
 
     async fn push_blob(&self, _name: &str, _blob: &Blob) -> Result<()> {
@@ -130,4 +167,41 @@ impl Store for OciArchive {
     async fn push_manifest(&self, _name: &str, _tag: Option<&str>, _manifest: &RawManifest) -> Result<()> {
         Err(Error::ReadOnlyStore(self.location.to_string()))
     }
+}
+
+/// The files of the archive at `path`: `path` itself, or `path.001`, `path.002`, ... when only
+/// the parts exist; each with its logical start offset and length.
+pub fn parts_of(path: &Path) -> Result<Vec<(PathBuf, u64, u64)>> {
+    let mut files = Vec::new();
+    if path.exists() {
+        files.push(path.to_owned());
+    } else {
+        for i in 1.. {
+            let part = part_path(path, i);
+            if !part.exists() {
+                break;
+            }
+            files.push(part);
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::io("cannot open OCI archive", path)(io::ErrorKind::NotFound.into()));
+    }
+    let mut start = 0;
+    files
+        .into_iter()
+        .map(|f| {
+            let len = std::fs::metadata(&f).map_err(Error::io("cannot open OCI archive", &f))?.len();
+            let part = (f, start, len);
+            start += len;
+            Ok(part)
+        })
+        .collect()
+}
+
+/// `FILE.001`, `FILE.002`, ...
+pub fn part_path(path: &Path, index: usize) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{index:03}"));
+    PathBuf::from(s)
 }

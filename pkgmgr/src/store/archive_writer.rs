@@ -1,7 +1,8 @@
 //! Writing an `oci-archive:` (an air-gap bundle): an OCI image layout written straight into a
 //! tar, blobs streamed in as members, `oci-layout` and `index.json` appended by
 //! [`Store::finish`]. The tar is written beside the target and renamed into place only when
-//! finished, so a bundle is either whole or absent.
+//! finished, so a bundle is either whole or absent. With a maximum size, the tar is cut into
+//! parts `FILE.001`, `FILE.002`, ... (read back as one by [`super::OciArchive`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -24,8 +25,10 @@ pub struct OciArchiveWriter {
     state: Mutex<Writing>,
 }
 
+type TarOut = tar::Builder<BufWriter<PartWriter>>;
+
 struct Writing {
-    tar: Option<tar::Builder<BufWriter<tempfile::NamedTempFile>>>,
+    tar: Option<TarOut>,
     blobs: HashSet<Digest>,
     manifests: HashMap<Digest, RawManifest>,
     /// `NAME:TAG` → entry, plus untagged manifests by digest.
@@ -33,18 +36,21 @@ struct Writing {
 }
 
 impl OciArchiveWriter {
-    /// Start a new archive at `target` (which must not exist).
-    pub fn create(target: &Path) -> Result<Self> {
+    /// Start a new archive at `target` (which must not exist), cut into parts of at most
+    /// `max_part` bytes when given.
+    pub fn create(target: &Path, max_part: Option<u64>) -> Result<Self> {
         let location = StoreLocation::Archive(target.to_owned());
-        if target.exists() {
-            return Err(Error::Exists { path: target.to_owned() });
+        for existing in [target.to_owned(), super::archive::part_path(target, 1)] {
+            if existing.exists() {
+                return Err(Error::Exists { path: existing });
+            }
         }
         let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
         };
-        let tmp = tempfile::Builder::new().prefix(".aibox-archive-").tempfile_in(dir).map_err(Error::io("cannot write to", dir))?;
-        let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, tmp));
+        let parts = PartWriter { dir, max: max_part, parts: Vec::new(), current: 0 };
+        let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, parts));
         tar.mode(tar::HeaderMode::Deterministic);
         let state = Writing { tar: Some(tar), blobs: HashSet::new(), manifests: HashMap::new(), index: BTreeMap::new() };
         Ok(Self { location, target: target.to_owned(), state: Mutex::new(state) })
@@ -59,7 +65,7 @@ impl OciArchiveWriter {
         result
     }
 
-    fn append(&self, tar: &mut tar::Builder<BufWriter<tempfile::NamedTempFile>>, name: &str, size: u64, data: impl std::io::Read) -> Result<()> {
+    fn append(&self, tar: &mut TarOut, name: &str, size: u64, data: impl std::io::Read) -> Result<()> {
         let mut header = tar::Header::new_ustar();
         header.set_size(size);
         header.set_mode(0o644);
@@ -185,10 +191,44 @@ impl Store for OciArchiveWriter {
         self.append(&mut tar, "index.json", index.len() as u64, &index[..])?;
         let mut writer = tar.into_inner().map_err(Error::io("cannot write", &self.target))?;
         writer.flush().map_err(Error::io("cannot write", &self.target))?;
-        let tmp = writer.into_inner().map_err(|e| Error::io("cannot write", &self.target)(e.into_error()))?;
-        crate::atomic::make_public(tmp.as_file(), &self.target)?;
-        tmp.as_file().sync_all().map_err(Error::io("cannot sync", &self.target))?;
-        tmp.persist_noclobber(&self.target).map_err(|e| Error::io("cannot write", &self.target)(e.error))?;
+        let parts = writer.into_inner().map_err(|e| Error::io("cannot write", &self.target)(e.into_error()))?.parts;
+        let single = parts.len() == 1;
+        for (i, tmp) in parts.into_iter().enumerate() {
+            let dest = if single { self.target.clone() } else { super::archive::part_path(&self.target, i + 1) };
+            crate::atomic::make_public(tmp.as_file(), &dest)?;
+            tmp.as_file().sync_all().map_err(Error::io("cannot sync", &dest))?;
+            tmp.persist_noclobber(&dest).map_err(|e| Error::io("cannot write", &dest)(e.error))?;
+        }
         Ok(())
+    }
+}
+
+/// Writes a byte stream into temporary files of at most `max` bytes each.
+struct PartWriter {
+    dir: PathBuf,
+    max: Option<u64>,
+    parts: Vec<tempfile::NamedTempFile>,
+    /// Bytes in the last part.
+    current: u64,
+}
+
+impl Write for PartWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.parts.is_empty() || self.max.is_some_and(|m| self.current >= m) {
+            self.parts.push(tempfile::Builder::new().prefix(".aibox-archive-").tempfile_in(&self.dir)?);
+            self.current = 0;
+        }
+        let room = self.max.map_or(buf.len() as u64, |m| m - self.current);
+        let n = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
+        let written = self.parts.last_mut().expect("a part is open").write(&buf[..n])?;
+        self.current += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.parts.last_mut() {
+            Some(p) => p.flush(),
+            None => Ok(()),
+        }
     }
 }

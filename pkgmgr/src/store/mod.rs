@@ -237,7 +237,7 @@ pub async fn open(location: &StoreLocation, config: &RegistryConfig) -> Result<B
 /// (call [`Store::finish`] when done); an existing archive is read-only.
 pub async fn open_for_write(location: &StoreLocation, config: &RegistryConfig) -> Result<Box<dyn Store>> {
     match location {
-        StoreLocation::Archive(path) if !path.exists() => Ok(Box::new(OciArchiveWriter::create(path)?)),
+        StoreLocation::Archive(path) if !path.exists() && !archive::part_path(path, 1).exists() => Ok(Box::new(OciArchiveWriter::create(path, None)?)),
         _ => open(location, config).await,
     }
 }
