@@ -101,6 +101,9 @@ fn tampered_bundles_are_refused_naming_the_pack() {
     // written.
     let flipped = site.env.path().join("flipped.tar");
     let mirror = site.env.path().join("mirror");
+    let err = site.env.fails(&["bundle", "push", flipped.to_str().unwrap(), "--to", &format!("oci:{}", mirror.display()), "--key", &site.public]);
+    assert!(err.contains("tampered or damaged") && err.contains("alpha"), "{err}");
+    assert!(!mirror.exists(), "a bundle that does not verify was pushed");
     let err = site.env.fails(&["bundle", "push", flipped.to_str().unwrap(), "--to", &format!("oci:{}", mirror.display())]);
     assert!(err.contains("tampered or damaged"), "{err}");
     assert!(!mirror.join("blobs/sha256").join(&layer).exists());
@@ -122,7 +125,7 @@ fn bundle_push_into_a_secure_registry_then_install_verifies() {
     std::fs::write(site.env.path().join("home/.docker/config.json"), format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, SECURE.addr)).unwrap();
     let ca = SECURE.ca_cert.as_ref().unwrap();
     let dest = SECURE.store("site");
-    let out = site.aibox().env("SSL_CERT_FILE", ca).args(["--json", "bundle", "push", bundle.to_str().unwrap(), "--to", &dest]).output().unwrap();
+    let out = site.aibox().env("SSL_CERT_FILE", ca).args(["--json", "bundle", "push", bundle.to_str().unwrap(), "--to", &dest, "--key", &site.public]).output().unwrap();
     common::assert_success(&out, &["bundle push"]);
     let first = json(&String::from_utf8(out.stdout).unwrap());
     assert_eq!(first["packs"].as_array().unwrap().len(), 2);

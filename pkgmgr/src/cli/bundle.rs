@@ -59,6 +59,9 @@ pub enum BundleCommand {
         /// The destination store.
         #[arg(long)]
         to: String,
+        /// Verify the bundle against these public keys first (refuse to push if it does not).
+        #[arg(long = "key")]
+        keys: Vec<PathBuf>,
     },
 }
 
@@ -205,8 +208,15 @@ pub async fn run(cmd: BundleCommand, global: &Global, printer: Printer) -> Resul
             printer.document(&json!({"bundle": bundle, "verified": true, "packs": packs}));
             Ok(())
         }
-        BundleCommand::Push { bundle, to } => {
+        BundleCommand::Push { bundle, to, keys } => {
             let src = open_read(&archive(&bundle), global).await?;
+            if keys.is_empty() {
+                printer.warn(format!("{} is pushed without checking its signatures (pass --key); installs from {to} still verify them", bundle.display()));
+            } else {
+                let keys: Vec<PublicKey> = keys.iter().map(|k| PublicKey::from_file(k)).collect::<Result<_>>()?;
+                let verified = bundle::verify(src.as_ref(), &keys).await?;
+                printer.status("Verified", format!("{} packs in {}", verified.len(), bundle.display()));
+            }
             let specs = copy::all_specs(src.as_ref()).await?;
             let result = copy_and_check(src.as_ref(), &StoreLocation::parse(&to)?, &specs, true, global).await?;
             report(&result, &to, printer);
