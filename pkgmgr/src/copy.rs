@@ -15,7 +15,7 @@ use crate::digest::Digest;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::progress::{AsyncReportingReader, Reporter};
+use crate::progress::{ReportingReader, Reporter};
 use crate::resolve::{PackSpec, VersionReq, select_tag};
 use crate::store::{self, RawManifest, Store};
 
@@ -167,7 +167,7 @@ async fn copy_manifest(
         // Streamed from source to destination, checked against its digest on the way.
         let id = reporter.start("Copying", label, size);
         let reader = crate::digest::VerifyingReader::new(src.open_blob(name, &digest).await?, digest.clone(), size);
-        let reader = AsyncReportingReader::new(reader, reporter.clone(), id);
+        let reader = ReportingReader::new(reader, reporter.clone(), id);
         let pushed = dst.push_blob_stream(name, &digest, size, Box::pin(reader)).await;
         reporter.finish(id);
         pushed?;

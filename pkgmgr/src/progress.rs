@@ -26,7 +26,7 @@ impl Reporter for Silent {
     fn finish(&self, _: usize) {}
 }
 
-/// A reader that reports what passes through it.
+/// A reader (sync or async) that reports what passes through it.
 pub struct ReportingReader<R> {
     inner: R,
     reporter: Arc<dyn Reporter>,
@@ -48,21 +48,7 @@ impl<R: Read> Read for ReportingReader<R> {
     }
 }
 
-/// An async reader that reports what passes through it.
-pub struct AsyncReportingReader<R> {
-    inner: R,
-    reporter: Arc<dyn Reporter>,
-    id: usize,
-}
-
-impl<R> AsyncReportingReader<R> {
-    /// Wrap `inner`.
-    pub fn new(inner: R, reporter: Arc<dyn Reporter>, id: usize) -> Self {
-        Self { inner, reporter, id }
-    }
-}
-
-impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for AsyncReportingReader<R> {
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for ReportingReader<R> {
     fn poll_read(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<io::Result<()>> {
         let before = buf.filled().len();
         let this = &mut *self;

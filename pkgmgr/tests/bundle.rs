@@ -156,16 +156,7 @@ fn bundle_push_into_a_secure_registry_then_install_verifies() {
 #[test]
 fn an_interrupted_push_resumes_without_resending_what_arrived() {
     let site = Site::layout();
-    let mut names = Vec::new();
-    for i in 0..10 {
-        let name = format!("chunk{i}");
-        let dir = site.env.path().join("src").join(&name);
-        std::fs::create_dir_all(dir.join("root")).unwrap();
-        std::fs::write(dir.join("pack.yaml"), format!("name: {name}\nversion: 1.0.0\ndescription: d\nmaintainer: m\n")).unwrap();
-        run("sh", &["-c", &format!("head -c 8388608 /dev/urandom > {}/root/data", dir.display())]);
-        site.env.ok(&["-q", "pack", "publish", dir.to_str().unwrap(), "--to", &site.store, "--key", &site.key]);
-        names.push(name);
-    }
+    let names: Vec<String> = (0..10).map(|i| site.publish_random(&format!("chunk{i}"), 8 << 20)).collect();
     let bundle = site.env.path().join("big.tar");
     site.env.ok(&["-q", "bundle", "create", &names.join(","), "--from", &site.store, "-o", bundle.to_str().unwrap()]);
     let total_blobs = 10 * 4; // config, layer, signature payload, signature config, per pack
@@ -194,16 +185,7 @@ fn an_interrupted_push_resumes_without_resending_what_arrived() {
 #[test]
 fn a_bundle_split_across_media_reads_as_one() {
     let site = Site::layout();
-    let mut names = Vec::new();
-    for i in 0..3 {
-        let name = format!("part{i}");
-        let dir = site.env.path().join("src").join(&name);
-        std::fs::create_dir_all(dir.join("root/bin")).unwrap();
-        std::fs::write(dir.join("pack.yaml"), format!("name: {name}\nversion: 1.0.0\ndescription: d\nmaintainer: m\npath: [bin]\n")).unwrap();
-        run("sh", &["-c", &format!("head -c 1500000 /dev/urandom > {0}/root/data && printf '#!/bin/sh\\necho {1}\\n' > {0}/root/bin/{1} && chmod +x {0}/root/bin/{1}", dir.display(), name)]);
-        site.env.ok(&["-q", "pack", "publish", dir.to_str().unwrap(), "--to", &site.store, "--key", &site.key]);
-        names.push(name);
-    }
+    let names: Vec<String> = (0..3).map(|i| site.publish_random(&format!("part{i}"), 1_500_000)).collect();
     let bundle = site.env.path().join("split.tar");
     let out = json(&site.env.ok(&["--json", "bundle", "create", &names.join(","), "--from", &site.store, "-o", bundle.to_str().unwrap(), "--max-size", "1M"]));
     let files: Vec<String> = out["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect();

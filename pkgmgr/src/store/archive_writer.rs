@@ -16,7 +16,7 @@ use oci_client::manifest::{ImageIndexEntry, OciImageIndex};
 use super::{Blob, BlobData, BlobReader, RawManifest, Store, StoreLocation};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use aibox_schema::media_types::{OCI_INDEX, annotations::REF_NAME};
+use aibox_schema::media_types::OCI_INDEX;
 
 /// A new OCI archive being written.
 pub struct OciArchiveWriter {
@@ -162,14 +162,7 @@ impl Store for OciArchiveWriter {
         self.push_blob(name, &Blob::from_bytes(manifest.bytes.clone())).await?;
         let mut state = self.state.lock().expect("archive lock");
         state.manifests.insert(manifest.digest.clone(), manifest.clone());
-        let entry = ImageIndexEntry {
-            media_type: manifest.media_type.clone(),
-            digest: manifest.digest.to_string(),
-            size: i64::try_from(manifest.bytes.len()).expect("manifest size fits"),
-            platform: None,
-            annotations: tag.map(|t| BTreeMap::from([(REF_NAME.to_owned(), format!("{name}:{t}"))])),
-            artifact_type: None,
-        };
+        let entry = super::layout::index_entry(name, tag, manifest);
         let key = tag.map_or_else(|| format!("@{}", manifest.digest), |t| format!("{name}:{t}"));
         state.index.insert(key, entry);
         Ok(())

@@ -181,14 +181,7 @@ impl Store for OciLayout {
         let lock = File::create(&lock_path).map_err(Error::io("cannot create", &lock_path))?;
         lock.lock().map_err(Error::io("cannot lock", &lock_path))?;
         let mut index = self.read_index()?;
-        let entry = ImageIndexEntry {
-            media_type: manifest.media_type.clone(),
-            digest: manifest.digest.to_string(),
-            size: i64::try_from(manifest.bytes.len()).expect("manifest size fits"),
-            platform: None,
-            annotations: tag.map(|t| BTreeMap::from([(REF_NAME.to_owned(), format!("{name}:{t}"))])),
-            artifact_type: None,
-        };
+        let entry = index_entry(name, tag, manifest);
         let ref_name = |m: &ImageIndexEntry| m.annotations.as_ref().and_then(|a| a.get(REF_NAME)).cloned();
         match &entry.annotations {
             Some(_) => index.manifests.retain(|m| ref_name(m) != ref_name(&entry)),
@@ -229,4 +222,16 @@ pub(super) fn packs_in_index(index: &OciImageIndex) -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+/// The `index.json` entry of a manifest, tagged `<name>:<tag>` when a tag is given.
+pub(super) fn index_entry(name: &str, tag: Option<&str>, manifest: &RawManifest) -> ImageIndexEntry {
+    ImageIndexEntry {
+        media_type: manifest.media_type.clone(),
+        digest: manifest.digest.to_string(),
+        size: i64::try_from(manifest.bytes.len()).expect("manifest size fits"),
+        platform: None,
+        annotations: tag.map(|t| BTreeMap::from([(REF_NAME.to_owned(), format!("{name}:{t}"))])),
+        artifact_type: None,
+    }
 }

@@ -183,6 +183,20 @@ impl Site {
         dir
     }
 
+    /// Publish pack `name` 1.0.0 holding `bytes` random bytes and a `bin/NAME` that echoes its
+    /// name (to make packs of a size); returns its name.
+    pub fn publish_random(&self, name: &str, bytes: usize) -> String {
+        let dir = self.env.path().join("src").join(name);
+        std::fs::create_dir_all(dir.join("root/bin")).unwrap();
+        std::fs::write(dir.join("pack.yaml"), format!("name: {name}\nversion: 1.0.0\ndescription: d\nmaintainer: m\npath: [bin]\n")).unwrap();
+        run("sh", &["-c", &format!("head -c {bytes} /dev/urandom > {}/root/data", dir.display())]);
+        let bin = dir.join("root/bin").join(name);
+        std::fs::write(&bin, format!("#!/bin/sh\necho {name}\n")).unwrap();
+        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        self.env.ok(&["-q", "pack", "publish", dir.to_str().unwrap(), "--to", &self.store, "--key", &self.key]);
+        name.to_owned()
+    }
+
     /// The parsed state.json.
     pub fn state(&self) -> serde_json::Value {
         match std::fs::read_to_string(self.toolpacks.join(".aibox/state.json")) {
