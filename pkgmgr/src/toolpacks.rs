@@ -167,8 +167,11 @@ impl Toolpacks {
         let parent = target.parent().expect("pack dir has a parent");
         fs::create_dir_all(parent).map_err(Error::io("cannot create", parent))?;
         if target.exists() {
-            // Left by an interrupted run (not in state): the new tree replaces it.
-            fs::remove_dir_all(&target).map_err(Error::io("cannot remove", &target))?;
+            // The same version again (`--force`), or a tree an interrupted run left: move it
+            // aside (staging is cleaned by the next run) so the swap is two renames, not a delete.
+            let aside = self.meta().join("staging").join(format!("{name}-{version}-replaced-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&aside);
+            fs::rename(&target, &aside).map_err(Error::io("cannot move aside", &target))?;
         }
         let staged = staging.keep();
         fs::set_permissions(&staged, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(Error::io("cannot set mode of", &staged))?;
