@@ -167,6 +167,15 @@ pub enum Error {
         new: String,
     },
 
+    /// A configuration file does not parse.
+    #[error("configuration {}: {message}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+
     /// The policy file does not parse.
     #[error("policy {}: {message}", path.display())]
     Policy {
@@ -236,7 +245,8 @@ impl Error {
             Error::Unsigned { .. } => "sign it with `aibox pack sign REF --key cosign.key` (or cosign sign --key)".into(),
             Error::SignatureInvalid { .. } => "verify with the public key matching the signing key; a tampered pack must be re-published".into(),
             Error::Exists { .. } => "remove it first, or pass --force".into(),
-            Error::Policy { .. } => "fix the policy file; `aibox policy validate` checks it".into(),
+            Error::Policy { .. } => "fix the policy file".into(),
+            Error::Config { .. } => "fix the file; docs/configuration.md lists every key".into(),
             Error::Untrusted { store, .. } => format!("add a `trust` entry with `store: {store}` and the publisher's public key (keys: [/etc/aibox/keys/NAME.pub]) to the policy, or pass --policy / AIBOX_POLICY"),
             Error::PolicyRefused { rule, .. } => format!("ask the policy owner to allow it in `{rule}`, or use another pack"),
             Error::Resolve(_) => "`aibox list packs` shows what the store offers; `aibox info NAME` its versions".into(),

@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod bundle;
 pub mod cache;
+pub mod config;
 pub mod copy;
 pub mod cosign;
 pub mod digest;

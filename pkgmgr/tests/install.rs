@@ -362,3 +362,37 @@ fn installs_from_an_oci_archive_read_in_place() {
     let err = site.env.fails(&["pack", "publish", other.to_str().unwrap(), "--to", &archive]);
     assert!(err.contains("read-only"), "{err}");
 }
+
+#[test]
+fn settings_come_from_flags_then_env_then_config_files() {
+    let site = Site::layout();
+    site.publish("cfg", "1.0.0", "");
+    // No AIBOX_* variables: the user's config file supplies store, policy and toolpacks dir.
+    let config_dir = site.env.path().join("home/.config/aibox");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("config.yaml"),
+        format!("store: {}\npolicy: {}\ntoolpacks_dir: {}\ninsecure_registries: [registry.test:5000]\n", site.store, site.policy.display(), site.toolpacks.display()),
+    )
+    .unwrap();
+    site.env.ok(&["install", "cfg"]);
+    assert_eq!(site.state()["packs"]["cfg"]["version"], "1.0.0");
+
+    // A flag beats the environment, which beats the file.
+    let elsewhere = site.env.path().join("elsewhere");
+    site.env.aibox().env("AIBOX_TOOLPACKS_DIR", site.env.path().join("ignored")).args(["--toolpacks-dir", elsewhere.to_str().unwrap(), "install", "cfg"]).status().unwrap();
+    assert!(elsewhere.join("cfg/current/bin/cfg").exists());
+    assert!(!site.env.path().join("ignored").exists());
+    let from_env = site.env.path().join("from-env");
+    let out = site.env.aibox().env("AIBOX_TOOLPACKS_DIR", &from_env).args(["install", "cfg"]).output().unwrap();
+    common::assert_success(&out, &["install with AIBOX_TOOLPACKS_DIR"]);
+    assert!(from_env.join("cfg/current/bin/cfg").exists());
+
+    // A broken file is named, with its position.
+    std::fs::write(config_dir.join("config.yaml"), "store: [unclosed\n").unwrap();
+    let err = site.env.fails(&["status"]);
+    assert!(err.contains("config.yaml") && err.contains("line"), "{err}");
+    std::fs::write(config_dir.join("config.yaml"), "stroe: x\n").unwrap();
+    let err = site.env.fails(&["status"]);
+    assert!(err.contains("stroe"), "{err}");
+}

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::{Global, Printer, human_bytes, short};
+use super::{Printer, human_bytes, short};
+use aibox_pkgmgr::config::Settings;
 use aibox_pkgmgr::cosign::PublicKey;
 use aibox_pkgmgr::copy::{self, CopyReport};
 use aibox_pkgmgr::policy::Policy;
 use aibox_pkgmgr::resolve::PackSpec;
-use aibox_pkgmgr::store::{self, RegistryConfig, Store, StoreLocation};
+use aibox_pkgmgr::store::{self, Store, StoreLocation};
 use aibox_pkgmgr::{Error, Result, bundle};
 
 #[derive(Debug, Subcommand)]
@@ -84,17 +85,17 @@ fn archive(path: &std::path::Path) -> StoreLocation {
     StoreLocation::Archive(path.to_owned())
 }
 
-async fn open_read(location: &StoreLocation, global: &Global) -> Result<Box<dyn Store>> {
+async fn open_read(location: &StoreLocation, global: &Settings) -> Result<Box<dyn Store>> {
     refuse_offline(location, global)?;
-    store::open(location, &RegistryConfig::from_env()).await
+    store::open(location, &global.registry.clone()).await
 }
 
-async fn open_write(location: &StoreLocation, global: &Global) -> Result<Box<dyn Store>> {
+async fn open_write(location: &StoreLocation, global: &Settings) -> Result<Box<dyn Store>> {
     refuse_offline(location, global)?;
-    store::open_for_write(location, &RegistryConfig::from_env()).await
+    store::open_for_write(location, &global.registry.clone()).await
 }
 
-fn refuse_offline(location: &StoreLocation, global: &Global) -> Result<()> {
+fn refuse_offline(location: &StoreLocation, global: &Settings) -> Result<()> {
     if global.offline && matches!(location, StoreLocation::Registry { .. }) {
         return Err(Error::Missing(format!("--offline: store {location} needs the network")));
     }
@@ -102,9 +103,9 @@ fn refuse_offline(location: &StoreLocation, global: &Global) -> Result<()> {
 }
 
 /// Copy, then re-open the destination and check what arrived.
-async fn copy_and_check(src: &dyn Store, to: &StoreLocation, specs: &[PackSpec], with_deps: bool, global: &Global) -> Result<CopyReport> {
+async fn copy_and_check(src: &dyn Store, to: &StoreLocation, specs: &[PackSpec], with_deps: bool, global: &Settings, printer: Printer) -> Result<CopyReport> {
     let dst = open_write(to, global).await?;
-    let result = copy::copy_packs(src, dst.as_ref(), specs, with_deps, &super::progress::reporter(global.printer())).await?;
+    let result = copy::copy_packs(src, dst.as_ref(), specs, with_deps, &super::progress::reporter(printer)).await?;
     dst.finish().await?;
     drop(dst);
     let check = open_read(to, global).await?;
@@ -126,16 +127,16 @@ fn report(report: &CopyReport, to: &str, printer: Printer) {
     }
 }
 
-pub async fn copy(global: &Global, args: CopyArgs, printer: Printer) -> Result<()> {
+pub async fn copy(global: &Settings, args: CopyArgs, printer: Printer) -> Result<()> {
     let specs: Vec<PackSpec> = args.packs.iter().map(|s| s.trim().parse()).collect::<Result<_>>()?;
     let src = open_read(&StoreLocation::parse(&args.from)?, global).await?;
-    let result = copy_and_check(src.as_ref(), &StoreLocation::parse(&args.to)?, &specs, !args.no_deps, global).await?;
+    let result = copy_and_check(src.as_ref(), &StoreLocation::parse(&args.to)?, &specs, !args.no_deps, global, printer).await?;
     report(&result, &args.to, printer);
     printer.document(&result);
     Ok(())
 }
 
-pub async fn run(cmd: BundleCommand, global: &Global, printer: Printer) -> Result<()> {
+pub async fn run(cmd: BundleCommand, global: &Settings, printer: Printer) -> Result<()> {
     match cmd {
         BundleCommand::Create { packs, from, output, no_deps, include_keys, max_size } => {
             let specs: Vec<PackSpec> = packs.iter().map(|s| s.trim().parse()).collect::<Result<_>>()?;
@@ -218,7 +219,7 @@ pub async fn run(cmd: BundleCommand, global: &Global, printer: Printer) -> Resul
                 printer.status("Verified", format!("{} packs in {}", verified.len(), bundle.display()));
             }
             let specs = copy::all_specs(src.as_ref()).await?;
-            let result = copy_and_check(src.as_ref(), &StoreLocation::parse(&to)?, &specs, true, global).await?;
+            let result = copy_and_check(src.as_ref(), &StoreLocation::parse(&to)?, &specs, true, global, printer).await?;
             report(&result, &to, printer);
             printer.document(&result);
             Ok(())

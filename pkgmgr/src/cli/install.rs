@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::{Global, Printer, human_bytes, progress, short};
+use super::{Printer, human_bytes, progress, short};
+use aibox_pkgmgr::config::Settings;
 use aibox_pkgmgr::extract::Limits;
 use aibox_pkgmgr::install::{Installer, PackOutcome};
 use aibox_pkgmgr::policy::Policy;
 use aibox_pkgmgr::resolve::{PackSpec, VersionReq, select_tag};
-use aibox_pkgmgr::store::{self, RegistryConfig, Store, StoreLocation};
+use aibox_pkgmgr::store::{self, Store, StoreLocation};
 use aibox_pkgmgr::toolpacks::{Shell, Toolpacks};
 use aibox_pkgmgr::{Error, Result, cosign};
 
@@ -77,15 +78,15 @@ enum ShellArg {
     Fish,
 }
 
-async fn open_store(global: &Global) -> Result<Box<dyn Store>> {
+async fn open_store(global: &Settings) -> Result<Box<dyn Store>> {
     let location = StoreLocation::parse(&global.store)?;
     if global.offline && matches!(location, StoreLocation::Registry { .. }) {
         return Err(Error::Missing(format!("--offline: store {location} needs the network; use an oci: layout or an oci-archive: bundle")));
     }
-    store::open(&location, &RegistryConfig::from_env()).await
+    store::open(&location, &global.registry.clone()).await
 }
 
-async fn installer(global: &Global, printer: Printer, limits: Limits, force: bool) -> Result<Installer> {
+async fn installer(global: &Settings, printer: Printer, limits: Limits, force: bool) -> Result<Installer> {
     Ok(Installer {
         store: open_store(global).await?,
         policy: Policy::load(&global.policy)?,
@@ -100,7 +101,7 @@ fn parse_specs(packs: &[String]) -> Result<Vec<PackSpec>> {
     packs.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).map(str::parse).collect()
 }
 
-pub async fn install(global: &Global, args: InstallArgs, printer: Printer) -> Result<()> {
+pub async fn install(global: &Settings, args: InstallArgs, printer: Printer) -> Result<()> {
     let specs = parse_specs(&args.packs)?;
     let limits = Limits { max_bytes: args.max_pack_bytes, max_entries: args.max_pack_entries, max_path_len: args.max_path_length };
     let installer = installer(global, printer, limits, args.force).await?;
@@ -110,7 +111,7 @@ pub async fn install(global: &Global, args: InstallArgs, printer: Printer) -> Re
     Ok(())
 }
 
-fn report(outcomes: &[PackOutcome], printer: Printer, global: &Global) {
+fn report(outcomes: &[PackOutcome], printer: Printer, global: &Settings) {
     for o in outcomes {
         let verb = match o.action {
             "already-installed" => "Unchanged",
@@ -128,7 +129,7 @@ fn report(outcomes: &[PackOutcome], printer: Printer, global: &Global) {
     }
 }
 
-pub async fn uninstall(global: &Global, args: UninstallArgs, printer: Printer) -> Result<()> {
+pub async fn uninstall(global: &Settings, args: UninstallArgs, printer: Printer) -> Result<()> {
     let removed = aibox_pkgmgr::install::uninstall(&Toolpacks::new(&global.toolpacks_dir), &args.packs, args.force).await?;
     for name in &removed {
         printer.status("Removed", name);
@@ -137,7 +138,7 @@ pub async fn uninstall(global: &Global, args: UninstallArgs, printer: Printer) -
     Ok(())
 }
 
-pub async fn update(global: &Global, args: UpdateArgs, printer: Printer) -> Result<()> {
+pub async fn update(global: &Settings, args: UpdateArgs, printer: Printer) -> Result<()> {
     let toolpacks = Toolpacks::new(&global.toolpacks_dir);
     let state = toolpacks.state()?;
     let mut specs = Vec::new();
@@ -169,7 +170,7 @@ pub async fn update(global: &Global, args: UpdateArgs, printer: Printer) -> Resu
     Ok(())
 }
 
-pub fn status(global: &Global, printer: Printer) -> Result<()> {
+pub fn status(global: &Settings, printer: Printer) -> Result<()> {
     let toolpacks = Toolpacks::new(&global.toolpacks_dir);
     let state = toolpacks.state()?;
     if printer.json {
@@ -197,7 +198,7 @@ pub fn status(global: &Global, printer: Printer) -> Result<()> {
     Ok(())
 }
 
-pub async fn list(global: &Global, cmd: ListCommand, printer: Printer) -> Result<()> {
+pub async fn list(global: &Settings, cmd: ListCommand, printer: Printer) -> Result<()> {
     let ListCommand::Packs = cmd;
     let store = open_store(global).await?;
     let mut packs = BTreeMap::new();
@@ -221,7 +222,7 @@ pub async fn list(global: &Global, cmd: ListCommand, printer: Printer) -> Result
     Ok(())
 }
 
-pub async fn info(global: &Global, args: InfoArgs, printer: Printer) -> Result<()> {
+pub async fn info(global: &Settings, args: InfoArgs, printer: Printer) -> Result<()> {
     let spec: PackSpec = args.pack.parse()?;
     let store = open_store(global).await?;
     let name = spec.name.as_str();
@@ -273,7 +274,7 @@ pub async fn info(global: &Global, args: InfoArgs, printer: Printer) -> Result<(
     Ok(())
 }
 
-pub fn env(global: &Global, args: &EnvArgs, printer: Printer) -> Result<()> {
+pub fn env(global: &Settings, args: &EnvArgs, printer: Printer) -> Result<()> {
     let toolpacks = Toolpacks::new(&global.toolpacks_dir);
     let state = toolpacks.state()?;
     let shell = match args.shell {

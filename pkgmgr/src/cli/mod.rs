@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use aibox_pkgmgr::Result;
+use aibox_pkgmgr::config::{Overrides, Settings};
 pub use output::Printer;
 
 /// aibox: signed tool packs and MCP servers for AI sandboxes.
@@ -38,15 +39,17 @@ pub struct Global {
     /// Print more detail.
     #[arg(short, long, global = true)]
     pub verbose: bool,
-    /// Where packs come from: docker://HOST/NAMESPACE, oci:DIR or oci-archive:FILE.
-    #[arg(long, global = true, env = "AIBOX_STORE", default_value = "oci:/srv/aibox/layout")]
-    pub store: String,
-    /// Where packs are installed.
-    #[arg(long, global = true, env = "AIBOX_TOOLPACKS_DIR", default_value = "/opt/toolpacks")]
-    pub toolpacks_dir: PathBuf,
-    /// The policy: trusted stores and keys, allowed endpoints and install methods.
-    #[arg(long, global = true, env = "AIBOX_POLICY", default_value = "/etc/aibox/policy.yaml")]
-    pub policy: PathBuf,
+    /// Where packs come from: docker://HOST/NAMESPACE, oci:DIR or oci-archive:FILE
+    /// [default: config `store`, else oci:/srv/aibox/layout].
+    #[arg(long, global = true, env = "AIBOX_STORE")]
+    pub store: Option<String>,
+    /// Where packs are installed [default: config `toolpacks_dir`, else /opt/toolpacks].
+    #[arg(long, global = true, env = "AIBOX_TOOLPACKS_DIR")]
+    pub toolpacks_dir: Option<PathBuf>,
+    /// The policy: trusted stores and keys, allowed endpoints and install methods
+    /// [default: config `policy`, else /etc/aibox/policy.yaml].
+    #[arg(long, global = true, env = "AIBOX_POLICY")]
+    pub policy: Option<PathBuf>,
     /// Use no network: only oci: and oci-archive: stores.
     #[arg(long, global = true, env = "AIBOX_OFFLINE")]
     pub offline: bool,
@@ -56,6 +59,11 @@ impl Global {
     /// How to print, from `--json`, `-q`, `-v`.
     pub fn printer(&self) -> Printer {
         Printer { quiet: self.quiet, json: self.json, verbose: self.verbose }
+    }
+
+    /// The settings in force: these flags and variables over the configuration files.
+    fn settings(&self) -> Result<Settings> {
+        Settings::resolve(Overrides { store: self.store.clone(), toolpacks_dir: self.toolpacks_dir.clone(), policy: self.policy.clone(), offline: self.offline })
     }
 }
 
@@ -98,7 +106,7 @@ impl Cli {
     /// Run the command.
     pub async fn run(self) -> Result<()> {
         let printer = self.printer();
-        let global = self.global;
+        let global = self.global.settings()?;
         match self.command {
             Command::Install(args) => install::install(&global, args, printer).await,
             Command::Uninstall(args) => install::uninstall(&global, args, printer).await,
@@ -110,7 +118,7 @@ impl Cli {
             Command::Bundle(cmd) => bundle::run(cmd, &global, printer).await,
             Command::Copy(args) => bundle::copy(&global, args, printer).await,
             Command::Key(cmd) => key::run(cmd, printer),
-            Command::Pack(cmd) => pack::run(cmd, printer).await,
+            Command::Pack(cmd) => pack::run(cmd, &global, printer).await,
         }
     }
 }

@@ -6,6 +6,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{Printer, human_bytes, short};
+use aibox_pkgmgr::config::Settings;
 use aibox_pkgmgr::cosign::{self, PublicKey};
 use aibox_pkgmgr::pack::{self, BuildOptions, BuiltPack};
 use aibox_pkgmgr::store::{self, RegistryConfig, Store, StoreLocation};
@@ -85,22 +86,23 @@ pub struct BuildArgs {
     compression_level: i32,
 }
 
-pub async fn run(cmd: PackCommand, printer: Printer) -> Result<()> {
+pub async fn run(cmd: PackCommand, settings: &Settings, printer: Printer) -> Result<()> {
+    let registry = &settings.registry;
     match cmd {
         PackCommand::Lint { dirs } => lint(&dirs, printer),
         PackCommand::Build { dir, output, build } => {
-            let store = open_store_for_write(&output).await?;
+            let store = open_store_for_write(&output, registry).await?;
             let built = build_pack(&dir, &build, printer)?;
             let outcome = push(store.as_ref(), &built, build.force, printer).await?;
             store.finish().await?;
             printer.document(&outcome);
             Ok(())
         }
-        PackCommand::Publish { dir, to, key, build } => publish(&dir, &to, key.as_deref(), &build, printer).await,
+        PackCommand::Publish { dir, to, key, build } => publish(&dir, &to, key.as_deref(), &build, registry, printer).await,
         PackCommand::Sign { reference, key } => {
             let reference = PackRef::parse(&reference)?;
             let signing_key = load_key(&key)?;
-            let store = open_store(&reference.store.to_string()).await?;
+            let store = open_store(&reference.store.to_string(), registry).await?;
             let digest = resolve(store.as_ref(), &reference).await?;
             let outcome = cosign::sign(store.as_ref(), &reference.name, &digest, &signing_key).await?;
             if outcome.added {
@@ -114,7 +116,7 @@ pub async fn run(cmd: PackCommand, printer: Printer) -> Result<()> {
         PackCommand::Verify { reference, keys } => {
             let reference = PackRef::parse(&reference)?;
             let keys = load_public_keys(&keys)?;
-            let store = open_store(&reference.store.to_string()).await?;
+            let store = open_store(&reference.store.to_string(), registry).await?;
             let digest = resolve(store.as_ref(), &reference).await?;
             let verified = cosign::verify(store.as_ref(), &reference.name, &digest, &keys).await?;
             for v in &verified {
@@ -126,7 +128,7 @@ pub async fn run(cmd: PackCommand, printer: Printer) -> Result<()> {
         PackCommand::Inspect { reference, keys } => {
             let reference = PackRef::parse(&reference)?;
             let keys = load_public_keys(&keys)?;
-            let store = open_store(&reference.store.to_string()).await?;
+            let store = open_store(&reference.store.to_string(), registry).await?;
             let target = reference.require_target()?;
             let inspection = pack::inspect::inspect(store.as_ref(), &reference.name, target, &keys).await?;
             if printer.json {
@@ -169,10 +171,10 @@ fn lint(dirs: &[PathBuf], printer: Printer) -> Result<()> {
     }
 }
 
-async fn publish(dir: &Path, to: &str, key: Option<&Path>, build: &BuildArgs, printer: Printer) -> Result<()> {
+async fn publish(dir: &Path, to: &str, key: Option<&Path>, build: &BuildArgs, registry: &RegistryConfig, printer: Printer) -> Result<()> {
     // Load the key first: a wrong password must fail before anything is pushed.
     let signing_key = key.map(load_key).transpose()?;
-    let store = open_store_for_write(to).await?;
+    let store = open_store_for_write(to, registry).await?;
     let built = build_pack(dir, build, printer)?;
     let outcome = push(store.as_ref(), &built, build.force, printer).await?;
     let signature = match &signing_key {
@@ -208,12 +210,12 @@ async fn push(store: &dyn Store, built: &BuiltPack, force: bool, printer: Printe
     Ok(outcome)
 }
 
-async fn open_store(location: &str) -> Result<Box<dyn Store>> {
-    store::open(&StoreLocation::parse(location)?, &RegistryConfig::from_env()).await
+async fn open_store(location: &str, registry: &RegistryConfig) -> Result<Box<dyn Store>> {
+    store::open(&StoreLocation::parse(location)?, registry).await
 }
 
-async fn open_store_for_write(location: &str) -> Result<Box<dyn Store>> {
-    store::open_for_write(&StoreLocation::parse(location)?, &RegistryConfig::from_env()).await
+async fn open_store_for_write(location: &str, registry: &RegistryConfig) -> Result<Box<dyn Store>> {
+    store::open_for_write(&StoreLocation::parse(location)?, registry).await
 }
 
 async fn resolve(store: &dyn Store, reference: &PackRef) -> Result<Digest> {

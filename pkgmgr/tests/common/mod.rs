@@ -40,7 +40,15 @@ impl Env {
             .env_remove("AIBOX_REGISTRY_USERNAME")
             .env_remove("AIBOX_REGISTRY_PASSWORD")
             .env_remove("AIBOX_INSECURE_REGISTRIES")
-            .env_remove("SOURCE_DATE_EPOCH");
+            .env_remove("SOURCE_DATE_EPOCH")
+            // Isolated from the machine's and the runner's configuration.
+            .env("AIBOX_SYSTEM_CONFIG", self.path().join("etc-aibox-config.yaml"))
+            .env_remove("AIBOX_CONFIG")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("AIBOX_STORE")
+            .env_remove("AIBOX_POLICY")
+            .env_remove("AIBOX_TOOLPACKS_DIR")
+            .env_remove("AIBOX_OFFLINE");
         c
     }
 
