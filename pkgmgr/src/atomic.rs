@@ -18,7 +18,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     make_public(tmp.as_file(), path)?;
     tmp.as_file().sync_all().map_err(Error::io("cannot sync", path))?;
     tmp.persist(path).map_err(|e| Error::io("cannot write", path)(e.error))?;
+    sync_dir(dir);
     Ok(())
+}
+
+/// Make a rename in `dir` durable (best effort: some filesystems refuse to sync a directory).
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
 /// Give a temp file (created 0600) the mode of ordinary shared content, 0644.

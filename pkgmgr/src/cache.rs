@@ -7,7 +7,7 @@
 //! A reinstall of a layer whose tree is cached links the tree into staging (as uv and pnpm do):
 //! no download, no decompression, no copy. Hardlinks share inodes, so an installed file edited
 //! in place changes the cached one too; packs are installed read-mostly, and a reinstall from
-//! the blob (`aibox install --no-tree-cache`) re-extracts from verified bytes.
+//! the blob (`aibox install --force`) re-extracts from verified bytes.
 
 use std::fs;
 use std::io;

@@ -7,7 +7,7 @@
 //!   (no entry may have a symlink as an ancestor, and files are created with `O_EXCL`);
 //! - a hardlink points at an entry already extracted inside the pack root;
 //! - device nodes, fifos and other special entries are refused;
-//! - setuid, setgid and sticky bits are dropped;
+//! - setuid, setgid and sticky bits, and group/other write permission, are dropped;
 //! - total bytes, entry count and path length are bounded ([`Limits`]).
 //!
 //! A refused entry fails the whole extraction and names the path. This module knows nothing of
@@ -108,7 +108,9 @@ pub fn extract(reader: impl Read, dest: &Path, prefix: &str, limits: &Limits) ->
         }
         let target = dest.join(&rel);
         let kind = entry.header().entry_type();
-        let mode = entry.header().mode().unwrap_or(0o644) & 0o777; // setuid/setgid/sticky dropped
+        // setuid/setgid/sticky and group/other write dropped: installed trees are never writable
+        // by other users, whatever the tar says.
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o755;
         let write_err = |path: &Path| {
             let path = path.to_owned();
             move |source| ExtractError::Write { path, source }
@@ -119,7 +121,7 @@ pub fn extract(reader: impl Read, dest: &Path, prefix: &str, limits: &Limits) ->
                     return Err(refuse("a directory replaces a symlink"));
                 }
                 fs::create_dir_all(&target).map_err(write_err(&target))?;
-                fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o700)).map_err(write_err(&target))?;
+                fs::set_permissions(&target, fs::Permissions::from_mode((mode | 0o700) & 0o755)).map_err(write_err(&target))?;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let size = entry.header().size().map_err(ExtractError::Read)?;

@@ -119,6 +119,13 @@ impl Installer {
         if pack.name.as_str() != name {
             return Err(Error::Corrupt { store: store.location().to_string(), reason: format!("{name}:{target} contains pack `{}`", pack.name) });
         }
+        // A tag moved to another validly signed manifest (an older release) is a rollback.
+        if !matches!(spec.req, VersionReq::Digest(_)) && target != "latest" && pack.tag() != target {
+            return Err(Error::Corrupt {
+                store: store.location().to_string(),
+                reason: format!("tag {name}:{target} points at {name} {} (a swapped or rolled-back tag)", pack.version),
+            });
+        }
         let [layer] = manifest.layers.as_slice() else {
             return Err(Error::Corrupt { store: store.location().to_string(), reason: format!("{name}:{target} has {} layers; a pack has one", manifest.layers.len()) });
         };
@@ -199,6 +206,12 @@ impl Installer {
     pub async fn install(&self, specs: &[PackSpec]) -> Result<Vec<PackOutcome>> {
         let lock = self.lock().await?;
         let mut state = self.toolpacks.state()?;
+        // A tree lost to a crash mid-swap is forgotten, so it is installed again.
+        let before = state.packs.len();
+        state.packs.retain(|name, p| self.toolpacks.pack_dir(name, &p.version).is_dir());
+        if state.packs.len() != before {
+            self.toolpacks.save_state(&lock, &state)?;
+        }
         self.toolpacks.sync_to_state(&lock, &state)?;
         let plan = self.plan(specs, &state).await?;
         let (todo, skip): (Vec<_>, Vec<_>) =
@@ -336,6 +349,10 @@ impl Installer {
             let finished = hashing.finish();
             let (actual, read, _) = finished.map_err(|e| Error::Corrupt { store: store.clone(), reason: format!("layer {digest} of {label}: {e}") })?;
             if actual != digest || read != size {
+                if cached {
+                    // A damaged cache entry is dropped; the next install downloads the layer.
+                    let _ = std::fs::remove_file(&cached_path);
+                }
                 return Err(Error::Corrupt { store, reason: format!("layer {digest} of {label} arrived as {actual} ({read} bytes, expected {size}): tampered or damaged; nothing was installed") });
             }
             let extracted = extracted.map_err(unsafe_content)?;
@@ -356,10 +373,14 @@ impl Installer {
 }
 
 /// Create the cache paths packs declare, so a launcher can mount `aibox-<tool>-cache` volumes
-/// there (a path that cannot be created here is skipped: the launcher mounts it anyway).
+/// there. Only paths under a home directory (`$HOME`, `/home/`) are created: a pack must not
+/// make directories elsewhere (the launcher mounts the volume there anyway).
 fn create_cache_paths(packs: &[Resolved]) {
-    for path in packs.iter().flat_map(|r| r.pack.caches.values()) {
-        let _ = std::fs::create_dir_all(path);
+    let home = std::env::home_dir();
+    for path in packs.iter().flat_map(|r| r.pack.caches.values()).map(std::path::Path::new) {
+        if path.starts_with("/home") || home.as_deref().is_some_and(|h| h != std::path::Path::new("/") && path.starts_with(h)) {
+            let _ = std::fs::create_dir_all(path);
+        }
     }
 }
 

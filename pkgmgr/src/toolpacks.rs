@@ -235,15 +235,16 @@ impl Toolpacks {
             for dir in pack.path.iter().rev() {
                 let dir = format!("{root}/{}", dir.trim_start_matches("./").trim_end_matches('/'));
                 out.push_str(&match shell {
-                    Shell::Posix => format!("case \":${{PATH}}:\" in *:{q}:*) ;; *) PATH={q}\"${{PATH:+:$PATH}}\" ;; esac\n", q = quote(&dir)),
-                    Shell::Fish => format!("contains -- {q} $PATH; or set -gx PATH {q} $PATH\n", q = quote(&dir)),
+                    Shell::Posix => format!("case \":${{PATH}}:\" in *:{q}:*) ;; *) PATH={q}\"${{PATH:+:$PATH}}\" ;; esac\n", q = shell.quote(&dir)),
+                    Shell::Fish => format!("contains -- {q} $PATH; or set -gx PATH {q} $PATH\n", q = shell.quote(&dir)),
                 });
             }
-            for (key, value) in &pack.env {
+            // Keys were validated when the pack was read; never emit one that is not a name.
+            for (key, value) in pack.env.iter().filter(|(k, _)| is_env_name(k)) {
                 let value = value.replace("${PACK_ROOT}", &root);
                 out.push_str(&match shell {
-                    Shell::Posix => format!("export {key}={}\n", quote(&value)),
-                    Shell::Fish => format!("set -gx {key} {}\n", quote(&value)),
+                    Shell::Posix => format!("export {key}={}\n", shell.quote(&value)),
+                    Shell::Fish => format!("set -gx {key} {}\n", shell.quote(&value)),
                 });
             }
         }
@@ -263,7 +264,31 @@ pub enum Shell {
     Fish,
 }
 
-/// Single-quote for sh and fish (values come from packs: never let them run code).
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+impl Shell {
+    /// Single-quote `s` for this shell (values come from packs: never let them run code).
+    /// sh has no escapes inside single quotes; fish treats `\\` and `\'` as escapes there.
+    fn quote(self, s: &str) -> String {
+        match self {
+            Shell::Posix => format!("'{}'", s.replace('\'', r"'\''")),
+            Shell::Fish => format!("'{}'", s.replace('\\', r"\\").replace('\'', r"\'")),
+        }
+    }
+}
+
+fn is_env_name(key: &str) -> bool {
+    key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shell;
+
+    #[test]
+    fn quoting_never_lets_a_value_out() {
+        assert_eq!(Shell::Posix.quote("a'b"), r"'a'\''b'");
+        assert_eq!(Shell::Fish.quote("a'b"), r"'a\'b'");
+        assert_eq!(Shell::Fish.quote("end\\"), r"'end\\'");
+        assert!(!super::is_env_name("X=$(evil)"));
+        assert!(super::is_env_name("JAVA_HOME"));
+    }
 }

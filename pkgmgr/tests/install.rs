@@ -165,6 +165,22 @@ fn tampered_manifest_and_borrowed_signature_are_refused() {
     assert!(err.contains("tampered or damaged"), "{err}");
     std::fs::write(&blob, original).unwrap();
 
+    // A tag moved back to an older, validly signed release is a rollback, refused.
+    site.publish("alpha", "1.1.0", "");
+    let index_now = json(&std::fs::read_to_string(&index_path).unwrap());
+    let mut rolled = index_now.clone();
+    for m in rolled["manifests"].as_array_mut().unwrap() {
+        if m["annotations"]["org.opencontainers.image.ref.name"] == "alpha:1.1.0" {
+            m["digest"] = alpha["digest"].clone();
+            m["size"] = alpha["size"].clone();
+        }
+    }
+    std::fs::write(&index_path, serde_json::to_vec(&rolled).unwrap()).unwrap();
+    let err = site.fails(&["install", "alpha@1.1"]);
+    assert!(err.contains("rolled-back tag"), "{err}");
+    std::fs::write(&index_path, serde_json::to_vec(&index_now).unwrap()).unwrap();
+    let index = index_now;
+
     // alpha's valid signature presented for beta's manifest.
     let beta = entry("beta:1.0.0");
     let mut alpha_sig = index["manifests"].as_array().unwrap().iter().find(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().starts_with("alpha:sha256-")).unwrap().clone();
@@ -188,6 +204,7 @@ fn hostile_layers_are_refused_naming_the_entry() {
         ("absolute", "absolute path"),
         ("dotdot", "`..`"),
         ("symlink-escape", "points outside the pack"),
+        ("symlink-chain", "points outside the pack"),
         ("write-through-symlink", "writes through a symlink"),
         ("hardlink-escape", "hardlink to `etc/passwd`"),
         ("device", "device nodes"),
@@ -212,10 +229,12 @@ fn hostile_layers_are_refused_naming_the_entry() {
     assert!(!std::path::Path::new("/tmp/aibox-evil-absolute").exists());
     assert!(!std::path::Path::new("/tmp/aibox-evil-dotdot").exists());
 
-    // setuid is neutralised: installed, without the bit.
+    // setuid and world-writable modes are neutralised: installed, without those bits.
     site.ok(&["install", "evil-setuid"]);
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(site.toolpacks.join("evil-setuid/current/bin/suid")).unwrap().permissions());
-    assert_eq!(mode & 0o7777, 0o755);
+    let mode = |p: &str| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(site.toolpacks.join("evil-setuid/current").join(p)).unwrap().permissions()) & 0o7777;
+    assert_eq!(mode("bin/suid"), 0o755);
+    assert_eq!(mode("open"), 0o755);
+    assert_eq!(mode("open/anyone-writes"), 0o644);
 }
 
 #[test]

@@ -321,9 +321,13 @@ impl PackManifest {
         Ok(manifest)
     }
 
-    /// Parse a manifest from the canonical JSON config blob of a published pack.
-    pub fn from_config_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(bytes)
+    /// Parse a manifest from the canonical JSON config blob of a published pack, with the same
+    /// rules as `pack.yaml` (a signed pack can still carry values a shell or a path must not
+    /// take as they are).
+    pub fn from_config_json(bytes: &[u8]) -> Result<Self, String> {
+        let manifest: Self = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        manifest.validate().map_err(|(field, message)| format!("field `{field}`: {message}"))?;
+        Ok(manifest)
     }
 
     /// The manifest as canonical JSON (RFC 8785): the config blob of the published pack.
@@ -368,10 +372,14 @@ impl PackManifest {
                 return Err(("env", format!("`{key}` is not a valid environment variable name")));
             }
         }
-        for volume in self.caches.keys() {
+        for (volume, path) in &self.caches {
             let tool = volume.strip_prefix("aibox-").and_then(|v| v.strip_suffix("-cache"));
             if tool.is_none_or(str::is_empty) {
                 return Err(("caches", format!("`{volume}`: cache volumes are named aibox-<tool>-cache")));
+            }
+            let p = Path::new(path);
+            if !p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+                return Err(("caches", format!("`{path}`: a cache path is absolute, without `..`")));
             }
         }
         for platform in &self.platforms {

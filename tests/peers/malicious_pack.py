@@ -5,7 +5,7 @@ and check that `aibox install` refuses or neutralises it.
 
 usage: malicious_pack.py LAYOUT CASE        (the pack is named evil-CASE, version 1.0.0)
 
-CASE: absolute, dotdot, symlink-escape, write-through-symlink, hardlink-escape, device, fifo,
+CASE: absolute, dotdot, symlink-escape, symlink-chain, write-through-symlink, hardlink-escape, device, fifo,
       setuid, entry-bomb, size-bomb, outside-prefix
 """
 import gzip
@@ -17,7 +17,7 @@ import sys
 import tarfile
 
 CASES = [
-    "absolute", "dotdot", "symlink-escape", "write-through-symlink", "hardlink-escape",
+    "absolute", "dotdot", "symlink-escape", "symlink-chain", "write-through-symlink", "hardlink-escape",
     "device", "fifo", "setuid", "entry-bomb", "size-bomb", "outside-prefix",
 ]
 
@@ -57,6 +57,11 @@ def layer(case, root):
             add(tar, root + "/../../../../tmp/aibox-evil-dotdot", data=b"pwned")
         elif case == "symlink-escape":
             add(tar, root + "/etc-link", tarfile.SYMTYPE, link="../../../../../etc")
+        elif case == "symlink-chain":
+            # Each link looks inside on its own; followed together they reach the host's /.
+            add(tar, root + "/a/b/c/", tarfile.DIRTYPE, mode=0o755)
+            add(tar, root + "/a/b/c/up", tarfile.SYMTYPE, link="../../..")
+            add(tar, root + "/esc", tarfile.SYMTYPE, link="a/b/c/up/../../../..")
         elif case == "write-through-symlink":
             add(tar, root + "/inner", tarfile.SYMTYPE, link="bin")
             add(tar, root + "/inner/x", data=b"through a link")
@@ -71,6 +76,8 @@ def layer(case, root):
             add(tar, root + "/pipe", tarfile.FIFOTYPE)
         elif case == "setuid":
             add(tar, root + "/bin/suid", data=b"#!/bin/sh\nid\n", mode=0o4755)
+            add(tar, root + "/open/", tarfile.DIRTYPE, mode=0o777)
+            add(tar, root + "/open/anyone-writes", data=b"x", mode=0o666)
         elif case == "entry-bomb":
             for i in range(3000):
                 add(tar, f"{root}/many/{i}")

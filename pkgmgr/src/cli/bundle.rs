@@ -158,10 +158,14 @@ pub async fn run(cmd: BundleCommand, global: &Settings, printer: Printer) -> Res
                 writer.add_file("aibox/policy.yaml", trust_fragment(&keys).as_bytes())?;
             }
             writer.finish().await?;
-            let check = open_read(&archive(&output), global).await?;
-            copy::check_copy(check.as_ref(), &result).await?;
+            let written = store::OciArchive::open(&output)?;
+            if let Err(e) = copy::check_copy(&written, &result).await {
+                // A bundle that does not read back as written is not left behind.
+                store::remove_bundle_files(&written.files());
+                return Err(e);
+            }
             report(&result, &output.display().to_string(), printer);
-            let files = store::OciArchive::open(&output)?.files();
+            let files = written.files();
             if files.len() > 1 {
                 printer.status("Split", format!("into {} parts: {}", files.len(), files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")));
             }

@@ -15,11 +15,9 @@ use aibox_pkgmgr::store::{self, Store, StoreLocation};
 use aibox_pkgmgr::toolpacks::{Shell, Toolpacks};
 use aibox_pkgmgr::{Error, Result, cosign};
 
+/// Extraction limits, shared by install and update.
 #[derive(Debug, Args)]
-pub struct InstallArgs {
-    /// Packs to install.
-    #[arg(required = true, value_delimiter = ',')]
-    packs: Vec<String>,
+pub struct LimitArgs {
     /// Most bytes one pack may unpack to.
     #[arg(long, env = "AIBOX_MAX_PACK_BYTES", default_value_t = Limits::default().max_bytes)]
     max_pack_bytes: u64,
@@ -29,6 +27,21 @@ pub struct InstallArgs {
     /// Longest path inside a pack, in bytes.
     #[arg(long, env = "AIBOX_MAX_PATH_LENGTH", default_value_t = Limits::default().max_path_len)]
     max_path_length: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits { max_bytes: self.max_pack_bytes, max_entries: self.max_pack_entries, max_path_len: self.max_path_length }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Packs to install.
+    #[arg(required = true, value_delimiter = ',')]
+    packs: Vec<String>,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Reinstall packs already installed, re-extracting them from verified bytes (repairs a
     /// damaged tree).
     #[arg(long)]
@@ -49,6 +62,8 @@ pub struct UninstallArgs {
 pub struct UpdateArgs {
     /// Packs to update (default: every pack installed on request).
     packs: Vec<String>,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,8 +118,7 @@ fn parse_specs(packs: &[String]) -> Result<Vec<PackSpec>> {
 
 pub async fn install(global: &Settings, args: InstallArgs, printer: Printer) -> Result<()> {
     let specs = parse_specs(&args.packs)?;
-    let limits = Limits { max_bytes: args.max_pack_bytes, max_entries: args.max_pack_entries, max_path_len: args.max_path_length };
-    let installer = installer(global, printer, limits, args.force).await?;
+    let installer = installer(global, printer, args.limits.limits(), args.force).await?;
     let outcomes = installer.install(&specs).await?;
     report(&outcomes, printer, global);
     printer.document(&json!({"toolpacks": global.toolpacks_dir, "packs": outcomes}));
@@ -163,7 +177,7 @@ pub async fn update(global: &Settings, args: UpdateArgs, printer: Printer) -> Re
         printer.document(&json!({"packs": []}));
         return Ok(());
     }
-    let installer = installer(global, printer, Limits::default(), false).await?;
+    let installer = installer(global, printer, args.limits.limits(), false).await?;
     let outcomes = installer.install(&specs).await?;
     report(&outcomes, printer, global);
     printer.document(&json!({"packs": outcomes}));

@@ -70,17 +70,19 @@ pub fn check_tree(root: &Path) -> Result<(), LayerError> {
     Ok(())
 }
 
-/// Whether a symlink at `link` (relative to the root) with `target` resolves inside the root,
-/// judged lexically (the target need not exist).
+/// Whether a symlink at `link` (relative to the root) with `target` stays inside the root:
+/// a relative target whose `..` components all come first and do not climb above the root
+/// (`../lib/java` from `bin/`). A `..` after a name is refused, because that name may itself be
+/// a symlink and the lexical reading would then be wrong; with this rule, every symlink in a
+/// tree only climbs to an ancestor of its own directory, so no chain of them leaves the root.
 pub fn symlink_stays_inside(link: &Path, target: &Path) -> bool {
-    if target.is_absolute() {
-        return false;
-    }
     let mut depth = link.parent().map_or(0, |p| i64::try_from(p.components().count()).unwrap_or(i64::MAX));
+    let mut seen_name = false;
     for c in target.components() {
         match c {
+            Component::ParentDir if seen_name => return false,
             Component::ParentDir => depth -= 1,
-            Component::Normal(_) => depth += 1,
+            Component::Normal(_) => seen_name = true,
             Component::CurDir => {}
             Component::RootDir | Component::Prefix(_) => return false,
         }
@@ -172,5 +174,10 @@ mod tests {
         assert!(!symlink_stays_inside(Path::new("bin/x"), Path::new("../../etc/passwd")));
         assert!(!symlink_stays_inside(Path::new("bin/x"), Path::new("/etc/passwd")));
         assert!(!symlink_stays_inside(Path::new("bin/x"), Path::new("../a/../../b")));
+        // A `..` after a name is refused: the name may be a symlink that already climbed.
+        assert!(!symlink_stays_inside(Path::new("esc"), Path::new("a/b/c/up/../../../..")));
+        assert!(!symlink_stays_inside(Path::new("a/x"), Path::new("b/../c")));
+        assert!(symlink_stays_inside(Path::new("a/b/c/up"), Path::new("../../..")));
+        assert!(symlink_stays_inside(Path::new("a/b/x"), Path::new("../../c/./d")));
     }
 }

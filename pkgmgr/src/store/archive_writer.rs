@@ -186,11 +186,17 @@ impl Store for OciArchiveWriter {
         writer.flush().map_err(Error::io("cannot write", &self.target))?;
         let parts = writer.into_inner().map_err(|e| Error::io("cannot write", &self.target)(e.into_error()))?.parts;
         let single = parts.len() == 1;
-        for (i, tmp) in parts.into_iter().enumerate() {
-            let dest = if single { self.target.clone() } else { super::archive::part_path(&self.target, i + 1) };
-            crate::atomic::make_public(tmp.as_file(), &dest)?;
-            tmp.as_file().sync_all().map_err(Error::io("cannot sync", &dest))?;
-            tmp.persist_noclobber(&dest).map_err(|e| Error::io("cannot write", &dest)(e.error))?;
+        let dests: Vec<PathBuf> = (1..=parts.len()).map(|i| if single { self.target.clone() } else { super::archive::part_path(&self.target, i) }).collect();
+        for (tmp, dest) in parts.iter().zip(&dests) {
+            crate::atomic::make_public(tmp.as_file(), dest)?;
+            tmp.as_file().sync_all().map_err(Error::io("cannot sync", dest))?;
+        }
+        // All parts or none: a failure part-way removes the parts already in place.
+        for (i, (tmp, dest)) in parts.into_iter().zip(&dests).enumerate() {
+            if let Err(e) = tmp.persist_noclobber(dest) {
+                remove_bundle_files(&dests[..i]);
+                return Err(Error::io("cannot write", dest)(e.error));
+            }
         }
         Ok(())
     }
@@ -223,5 +229,12 @@ impl Write for PartWriter {
             Some(p) => p.flush(),
             None => Ok(()),
         }
+    }
+}
+
+/// Remove the files of a bundle (after a failed write or check).
+pub fn remove_bundle_files(files: &[PathBuf]) {
+    for f in files {
+        let _ = std::fs::remove_file(f);
     }
 }

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 pub use archive::OciArchive;
-pub use archive_writer::OciArchiveWriter;
+pub use archive_writer::{OciArchiveWriter, remove_bundle_files};
 pub use layout::OciLayout;
 pub use registry::Registry;
 pub use registry_config::RegistryConfig;
