@@ -60,10 +60,8 @@ pub async fn verify(store: &dyn Store, keys: &[PublicKey]) -> Result<Vec<Bundled
             check_blob(store, &pack.name, &digest, u64::try_from(desc.size).unwrap_or(0)).await?;
         }
         // The tag must name what the signed manifest holds (a swapped index entry is caught).
-        let config: Digest = manifest.config.digest.parse().map_err(|e| Error::Corrupt { store: store.location().to_string(), reason: e })?;
-        let pack_manifest = aibox_schema::PackManifest::from_config_json(&store::read_blob(store, &pack.name, &config, 4 << 20).await?)
-            .map_err(|e| Error::Corrupt { store: store.location().to_string(), reason: format!("{}:{}: {e}", pack.name, pack.tag) })?;
-        if pack_manifest.name.as_str() != pack.name || pack_manifest.tag() != pack.tag {
+        let pack_manifest = crate::resolve::read_pack_manifest(store, &pack.name, &pack.tag, &manifest).await?;
+        if pack_manifest.tag() != pack.tag {
             return Err(Error::Corrupt {
                 store: store.location().to_string(),
                 reason: format!("{}:{} holds pack {} {} (a swapped manifest)", pack.name, pack.tag, pack_manifest.name, pack_manifest.version),

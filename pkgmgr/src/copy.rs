@@ -16,10 +16,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::progress::{ReportingReader, Reporter};
-use crate::resolve::{PackSpec, VersionReq, select_tag};
+use crate::resolve::{PackSpec, VersionReq, find_target, read_pack_manifest};
 use crate::store::{self, RawManifest, Store};
-
-const MAX_CONFIG: u64 = 4 << 20;
 
 /// One pack copied.
 #[derive(Debug, Clone, Serialize)]
@@ -126,18 +124,9 @@ pub async fn all_specs(src: &dyn Store) -> Result<Vec<PackSpec>> {
 
 async fn resolve(src: &dyn Store, spec: &PackSpec) -> Result<(RawManifest, PackManifest)> {
     let name = spec.name.as_str();
-    let target = match &spec.req {
-        VersionReq::Digest(d) => d.to_string(),
-        req => {
-            let tags = src.list_tags(name).await?;
-            select_tag(req, &tags).map(str::to_owned).ok_or_else(|| Error::Resolve(format!("no version of `{name}` matches `{spec}` in {}", src.location())))?
-        }
-    };
+    let target = find_target(src, spec).await?;
     let raw = store::require_manifest(src, name, &target).await?;
-    let manifest = raw.image_manifest(src.location())?;
-    let config: Digest = manifest.config.digest.parse().map_err(|e| Error::Corrupt { store: src.location().to_string(), reason: e })?;
-    let bytes = store::read_blob(src, name, &config, MAX_CONFIG).await?;
-    let pack = PackManifest::from_config_json(&bytes).map_err(|e| Error::Corrupt { store: src.location().to_string(), reason: format!("{name}:{target} is not an aibox pack: {e}") })?;
+    let pack = read_pack_manifest(src, name, &target, &raw.image_manifest(src.location())?).await?;
     Ok((raw, pack))
 }
 

@@ -27,11 +27,9 @@ use crate::error::{Error, Result};
 use crate::extract::{self, ExtractError, Limits};
 use crate::policy::Policy;
 use crate::progress::{Reporter, ReportingReader};
-use crate::resolve::{PackSpec, VersionReq, select_tag};
+use crate::resolve::{PackSpec, VersionReq, find_target, read_pack_manifest};
 use crate::store::{self, Store};
 use crate::toolpacks::{InstalledPack, LockGuard, State, Toolpacks};
-
-const MAX_CONFIG: u64 = 4 << 20;
 
 /// Everything an install needs.
 pub struct Installer {
@@ -90,21 +88,7 @@ impl Installer {
     pub async fn resolve(&self, spec: &PackSpec) -> Result<Resolved> {
         let store = self.store.as_ref();
         let name = spec.name.as_str();
-        let target = match &spec.req {
-            VersionReq::Digest(d) => d.to_string(),
-            req => {
-                let tags = store.list_tags(name).await?;
-                if tags.is_empty() {
-                    return Err(Error::Resolve(format!("no pack `{name}` in {}", store.location())));
-                }
-                select_tag(req, &tags).map(str::to_owned).ok_or_else(|| {
-                    let mut versions: Vec<semver::Version> = tags.iter().filter_map(|t| semver::Version::parse(&t.replace('_', "+")).ok()).collect();
-                    versions.sort();
-                    let list = versions.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-                    Error::Resolve(format!("no version of `{name}` matches `{spec}` in {} (published: {list})", store.location()))
-                })?
-            }
-        };
+        let target = find_target(store, spec).await?;
         let raw = store::require_manifest(store, name, &target).await?;
         let manifest = raw.image_manifest(store.location())?;
         if !matches!(manifest.artifact_type.as_deref(), Some(mt::TOOLPACK_ARTIFACT | mt::MCPPACK_ARTIFACT)) {
@@ -113,12 +97,7 @@ impl Installer {
         // The signature covers the manifest digest; the manifest pins config and layer digests.
         let keys = self.policy.keys_for(store.location())?;
         let signature = cosign::verify(store, name, &raw.digest, &keys).await?.remove(0);
-        let config_digest: Digest = manifest.config.digest.parse().map_err(|e| Error::Corrupt { store: store.location().to_string(), reason: e })?;
-        let config = store::read_blob(store, name, &config_digest, MAX_CONFIG).await?;
-        let pack = PackManifest::from_config_json(&config).map_err(|e| Error::Corrupt { store: store.location().to_string(), reason: format!("pack manifest of {name}:{target}: {e}") })?;
-        if pack.name.as_str() != name {
-            return Err(Error::Corrupt { store: store.location().to_string(), reason: format!("{name}:{target} contains pack `{}`", pack.name) });
-        }
+        let pack = read_pack_manifest(store, name, &target, &manifest).await?;
         // A tag moved to another validly signed manifest (an older release) is a rollback.
         if !matches!(spec.req, VersionReq::Digest(_)) && target != "latest" && pack.tag() != target {
             return Err(Error::Corrupt {

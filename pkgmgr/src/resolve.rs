@@ -10,10 +10,16 @@ use std::fmt;
 use std::str::FromStr;
 
 use aibox_schema::PackName;
+use aibox_schema::PackManifest;
+use oci_client::manifest::OciImageManifest;
 use semver::Version;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::store::{self, Store};
+
+/// Pack manifests (config blobs) larger than this are refused.
+const MAX_CONFIG: u64 = 4 << 20;
 
 /// What was asked for after `@`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +109,39 @@ pub fn select_tag<'a>(req: &VersionReq, tags: &'a [String]) -> Option<&'a str> {
         None if *req == VersionReq::Latest => tags.iter().find(|t| *t == "latest").map(String::as_str),
         None => None,
     }
+}
+
+/// The tag (or digest) of pack `spec.name` in `store` that satisfies `spec`, or an error that
+/// lists what is published.
+pub async fn find_target(store: &dyn Store, spec: &PackSpec) -> Result<String> {
+    let name = spec.name.as_str();
+    let req = match &spec.req {
+        VersionReq::Digest(d) => return Ok(d.to_string()),
+        req => req,
+    };
+    let tags = store.list_tags(name).await?;
+    if tags.is_empty() {
+        return Err(Error::Resolve(format!("no pack `{name}` in {}", store.location())));
+    }
+    select_tag(req, &tags).map(str::to_owned).ok_or_else(|| {
+        let mut versions: Vec<Version> = tags.iter().filter_map(|t| Version::parse(&t.replace('_', "+")).ok()).collect();
+        versions.sort();
+        let list = versions.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        Error::Resolve(format!("no version of `{name}` matches `{spec}` in {} (published: {list})", store.location()))
+    })
+}
+
+/// The pack manifest (config blob, digest-checked and validated) of `name` at `target`, which
+/// must name that pack.
+pub async fn read_pack_manifest(store: &dyn Store, name: &str, target: &str, manifest: &OciImageManifest) -> Result<PackManifest> {
+    let corrupt = |reason: String| Error::Corrupt { store: store.location().to_string(), reason };
+    let config: Digest = manifest.config.digest.parse().map_err(corrupt)?;
+    let bytes = store::read_blob(store, name, &config, MAX_CONFIG).await?;
+    let pack = PackManifest::from_config_json(&bytes).map_err(|e| corrupt(format!("{name}:{target} is not an aibox pack: {e}")))?;
+    if pack.name.as_str() != name {
+        return Err(corrupt(format!("{name}:{target} contains pack `{}`", pack.name)));
+    }
+    Ok(pack)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use aibox_pkgmgr::config::Settings;
 use aibox_pkgmgr::extract::Limits;
 use aibox_pkgmgr::install::{Installer, PackOutcome};
 use aibox_pkgmgr::policy::Policy;
-use aibox_pkgmgr::resolve::{PackSpec, VersionReq, select_tag};
+use aibox_pkgmgr::resolve::{PackSpec, find_target};
 use aibox_pkgmgr::store::{self, Store, StoreLocation};
 use aibox_pkgmgr::toolpacks::{Shell, Toolpacks};
 use aibox_pkgmgr::{Error, Result, cosign};
@@ -241,10 +241,7 @@ pub async fn info(global: &Settings, args: InfoArgs, printer: Printer) -> Result
     let store = open_store(global).await?;
     let name = spec.name.as_str();
     let tags = store.list_tags(name).await?;
-    let target = match &spec.req {
-        VersionReq::Digest(d) => d.to_string(),
-        req => select_tag(req, &tags).map(str::to_owned).ok_or_else(|| Error::Resolve(format!("no version of `{name}` matches `{spec}` in {}", store.location())))?,
-    };
+    let target = find_target(store.as_ref(), &spec).await?;
     let inspection = aibox_pkgmgr::pack::inspect::inspect(store.as_ref(), name, &target, &[]).await?;
     let keys = Policy::load(&global.policy).and_then(|p| p.keys_for(store.location()));
     let trust = match &keys {
