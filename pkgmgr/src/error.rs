@@ -225,6 +225,27 @@ pub enum Error {
     /// A required input is missing (e.g. a password with no terminal to ask on).
     #[error("{0}")]
     Missing(String),
+
+    /// An MCP server cannot be set up (not installed, not an MCP pack, command not found).
+    #[error("{0}")]
+    Mcp(String),
+
+    /// An agent's config file does not parse; aibox left it unchanged.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    AgentConfig {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+
+    /// Some agents could not be configured (each already reported).
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 impl Error {
@@ -252,7 +273,9 @@ impl Error {
             Error::Resolve(_) => "`aibox list packs` shows what the store offers; `aibox info NAME` its versions".into(),
             Error::UnsafeContent { .. } => "the pack is malformed or malicious; nothing was installed. Report it to its publisher".into(),
             Error::VersionExists { .. } => "published versions are immutable: bump `version` in pack.yaml (or pass --force to move the tag)".into(),
-            Error::Build { .. } | Error::Io { .. } | Error::Registry { .. } | Error::Missing(_) => return None,
+            Error::AgentConfig { .. } => "aibox left the file unchanged; fix it (or move it away) and run `aibox mcp regenerate`".into(),
+            Error::Mcp(_) => "`aibox mcp list` shows the MCP packs the store offers and what is enabled".into(),
+            Error::Build { .. } | Error::Io { .. } | Error::Registry { .. } | Error::Missing(_) | Error::Incomplete(_) => return None,
         })
     }
 

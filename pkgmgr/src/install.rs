@@ -257,6 +257,7 @@ impl Installer {
             path: r.pack.path.clone(),
             env: r.pack.env.clone(),
             caches: r.pack.caches.clone(),
+            manifest: Some(r.pack.clone()),
         }
     }
 

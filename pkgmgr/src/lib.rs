@@ -14,6 +14,7 @@ pub mod digest;
 pub mod error;
 pub mod extract;
 pub mod install;
+pub mod mcp;
 pub mod pack;
 pub mod policy;
 pub mod progress;

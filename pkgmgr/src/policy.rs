@@ -145,6 +145,31 @@ impl Policy {
         }
         Ok(())
     }
+
+    /// Check an MCP server's `filesystem_requires` (already resolved to absolute paths) against
+    /// `filesystem.allow`, whose entries are path prefixes that may use `${WORKSPACE}` and
+    /// `${HOME}`. With no `filesystem` section, `${WORKSPACE}` and `${HOME}` are allowed.
+    pub fn check_paths(&self, pack: &str, paths: &[String], expand: impl Fn(&str) -> String) -> Result<()> {
+        let defaults = ["${WORKSPACE}".to_owned(), "${HOME}".to_owned()];
+        let allow = self.file.filesystem.as_ref().map_or(&defaults[..], |f| f.allow.as_slice());
+        for path in paths {
+            if !allow.iter().any(|rule| path_within(&expand(rule), path)) {
+                return Err(Error::PolicyRefused {
+                    pack: pack.to_owned(),
+                    what: format!("filesystem path `{path}`"),
+                    rule: "filesystem.allow".into(),
+                    policy: self.path.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `path` is `prefix` or under it, by whole components (`/work` does not cover `/workspace`).
+fn path_within(prefix: &str, path: &str) -> bool {
+    let (prefix, path) = (Path::new(prefix), Path::new(path));
+    prefix.is_absolute() && path.is_absolute() && !path.components().any(|c| matches!(c, std::path::Component::ParentDir)) && path.starts_with(prefix)
 }
 
 /// Prefix match on whole path segments: `docker://h/toolpacks` covers `docker://h/toolpacks`
@@ -183,6 +208,19 @@ mod tests {
         assert!(!endpoint_allowed("*.internal:443", "internal:443"));
         assert!(!endpoint_allowed("*.internal:443", "evilinternal:443"));
         assert!(!endpoint_allowed("*.internal:443", "nexus.internal.evil.com:443"));
+    }
+
+    #[test]
+    fn paths() {
+        assert!(path_within("/workspace", "/workspace"));
+        assert!(path_within("/workspace", "/workspace/src"));
+        assert!(!path_within("/work", "/workspace"));
+        assert!(!path_within("/workspace", "/workspace/../etc"));
+        let policy = Policy { path: "p.yaml".into(), exists: true, file: PolicyFile::default() };
+        let expand = |s: &str| s.replace("${WORKSPACE}", "/workspace").replace("${HOME}", "/home/dev");
+        assert!(policy.check_paths("x", &["/workspace/a".into(), "/home/dev".into()], expand).is_ok());
+        let err = policy.check_paths("x", &["/etc".into()], expand).unwrap_err();
+        assert!(err.to_string().contains("/etc") && err.hint().unwrap().contains("filesystem.allow"), "{err}");
     }
 
     #[test]

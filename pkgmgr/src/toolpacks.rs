@@ -63,6 +63,9 @@ pub struct InstalledPack {
     /// Cache volumes: name → path.
     #[serde(default)]
     pub caches: BTreeMap<String, String>,
+    /// The pack's manifest as verified at install (what `aibox mcp` renders MCP servers from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<aibox_schema::PackManifest>,
 }
 
 /// `state.json`.

@@ -69,18 +69,29 @@ pub struct PackManifest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub build: Vec<String>,
 
-    /// MCP: the server executable (absolute, or relative to the pack root). Makes this an MCP pack.
+    /// MCP: the server executable. Makes this an MCP pack. A path with a `/` is relative to the
+    /// pack root (or absolute); a bare name (`node`, `python3`) is looked up on the PATH of the
+    /// pack, then of its dependencies, then of the system, and written into agent configs as an
+    /// absolute path through the packs' `current` links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
-    /// MCP: arguments; may use `${PACK_ROOT}`, `${WORKSPACE}`, `${HOME}`.
+    /// MCP: arguments; may use `${PACK_ROOT}`, `${WORKSPACE}`, `${HOME}` and `${env:NAME}` (a
+    /// value the agent takes from its environment, e.g. a token).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
     /// MCP: how agents talk to the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<Transport>,
-    /// MCP: the endpoint of a remote (`http`) server.
+    /// MCP: the endpoint of a remote (`http`, `sse`) server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// MCP: HTTP headers sent to a remote server; values may use `${env:NAME}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// MCP: seconds an agent waits for the server to start (written in each agent's own unit
+    /// where the agent has such a setting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_timeout: Option<u32>,
     /// MCP: network endpoints (`host:port`) the server reaches.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub network_requires: Vec<String>,
@@ -243,8 +254,10 @@ pub struct Source {
 pub enum Transport {
     /// The agent starts `command` and speaks over stdin/stdout.
     Stdio,
-    /// A remote server at `url` (streamable HTTP, SSE fallback).
+    /// A remote server at `url`, streamable HTTP.
     Http,
+    /// A remote server at `url`, the older HTTP+SSE transport.
+    Sse,
 }
 
 /// What an MCP server is allowed to do.
@@ -395,17 +408,66 @@ impl PackManifest {
     }
 
     fn validate_mcp(&self) -> Result<(), (&'static str, String)> {
+        let remote = matches!(self.transport, Some(Transport::Http | Transport::Sse));
         match (self.transport, &self.command, &self.url) {
-            (Some(Transport::Http), _, None) => Err(("url", "an MCP pack with `transport: http` needs `url`".into())),
-            (Some(Transport::Http), Some(_), _) => Err(("command", "an MCP pack with `transport: http` has `url`, not `command`".into())),
-            (Some(Transport::Stdio), None, _) => Err(("command", "an MCP pack with `transport: stdio` needs `command`".into())),
-            (None | Some(Transport::Stdio), Some(_), Some(_)) => Err(("url", "`url` is only for `transport: http`".into())),
-            (None, None, _) if !self.args.is_empty() || !self.network_requires.is_empty() || !self.filesystem_requires.is_empty() || self.url.is_some() => {
-                Err(("command", "MCP fields (`args`, `url`, `network_requires`, `filesystem_requires`) need `command` or `transport`".into()))
+            (Some(Transport::Http | Transport::Sse), _, None) => return Err(("url", "a remote MCP pack (`transport: http` or `sse`) needs `url`".into())),
+            (Some(Transport::Http | Transport::Sse), Some(_), _) => return Err(("command", "a remote MCP pack has `url`, not `command`".into())),
+            (Some(Transport::Stdio), None, _) => return Err(("command", "an MCP pack with `transport: stdio` needs `command`".into())),
+            (None | Some(Transport::Stdio), Some(_), Some(_)) => return Err(("url", "`url` is only for `transport: http` or `sse`".into())),
+            (None, None, _) if !self.args.is_empty() || !self.network_requires.is_empty() || !self.filesystem_requires.is_empty() || self.url.is_some() || !self.headers.is_empty() || self.startup_timeout.is_some() => {
+                return Err(("command", "MCP fields (`args`, `url`, `headers`, `network_requires`, `filesystem_requires`, `startup_timeout`) need `command` or `transport`".into()));
             }
-            _ => Ok(()),
+            _ => {}
         }
+        if !remote && !self.headers.is_empty() {
+            return Err(("headers", "`headers` are for remote servers (`transport: http` or `sse`)".into()));
+        }
+        if let Some(url) = &self.url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(("url", format!("`{url}`: expected an http:// or https:// URL")));
+        }
+        if let Some(command) = &self.command
+            && (command.is_empty() || command.contains("${"))
+        {
+            return Err(("command", format!("`{command}`: a command is a path or a program name, without placeholders")));
+        }
+        let fields = [("args", self.args.iter().collect::<Vec<_>>()), ("env", self.env.values().collect()), ("headers", self.headers.values().collect())];
+        for (field, values) in fields {
+            for value in values {
+                check_placeholders(value).map_err(|m| (field, m))?;
+            }
+        }
+        for path in &self.filesystem_requires {
+            check_placeholders(path).map_err(|m| ("filesystem_requires", m))?;
+            if path.contains("${env:") || !(path.starts_with('/') || path.starts_with("${")) {
+                return Err(("filesystem_requires", format!("`{path}`: an absolute path, or one under ${{WORKSPACE}} or ${{HOME}}")));
+            }
+        }
+        Ok(())
     }
+}
+
+/// The placeholders a value of an MCP pack may use.
+pub const PLACEHOLDERS: [&str; 3] = ["PACK_ROOT", "WORKSPACE", "HOME"];
+
+/// `${PACK_ROOT}`, `${WORKSPACE}`, `${HOME}` and `${env:NAME}` are the only `${...}` allowed.
+fn check_placeholders(value: &str) -> Result<(), String> {
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start..].find('}') else {
+            return Err(format!("`{value}`: unclosed `${{`"));
+        };
+        let inner = &rest[start + 2..start + len];
+        let env_ok = inner.strip_prefix("env:").is_some_and(|n| {
+            n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        if !env_ok && !PLACEHOLDERS.contains(&inner) {
+            return Err(format!("`{value}`: unknown placeholder `${{{inner}}}`; use ${{PACK_ROOT}}, ${{WORKSPACE}}, ${{HOME}} or ${{env:NAME}}"));
+        }
+        rest = &rest[start + len + 1..];
+    }
+    Ok(())
 }
 
 fn check_endpoint(endpoint: &str) -> Result<(), String> {
@@ -442,10 +504,33 @@ fn check_source(source: &Source) -> Result<(), String> {
             return Err(format!("`{url}`: sources are `https://` or `file://` URLs"));
         }
     }
+    if let Some(spec) = &source.npm {
+        split_npm_spec(spec).ok_or_else(|| format!("npm source `{spec}`: expected <package>@<exact version>, e.g. left-pad@1.3.0"))?;
+    }
+    if let Some(spec) = &source.pypi {
+        split_pypi_spec(spec).ok_or_else(|| format!("pypi source `{spec}`: expected <name>==<exact version>, e.g. mcp-server-git==2026.10.19"))?;
+    }
     if let Some(dest) = &source.dest {
         check_relative(dest)?;
     }
     Ok(())
+}
+
+/// `@scope/name@1.2.3` → (`@scope/name`, `1.2.3`).
+pub fn split_npm_spec(spec: &str) -> Option<(&str, &str)> {
+    let at = spec.get(1..)?.rfind('@')? + 1;
+    let (name, version) = (&spec[..at], &spec[at + 1..]);
+    (!name.is_empty() && semver::Version::parse(version).is_ok()).then_some((name, version))
+}
+
+/// `name==1.2.3` → (`name`, `1.2.3`).
+pub fn split_pypi_spec(spec: &str) -> Option<(&str, &str)> {
+    let (name, version) = spec.split_once("==")?;
+    let ok = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !version.is_empty()
+        && version.chars().all(|c| c.is_ascii_alphanumeric() || "._+!".contains(c));
+    ok.then_some((name, version))
 }
 
 /// serde-saphyr's message without its own location prefix or snippet (we add file:line:col).
@@ -490,6 +575,11 @@ mod tests {
         assert!(parse("transport: stdio\n").is_err());
         assert!(parse("args: [x]\n").is_err());
         assert!(parse("transport: http\ncommand: x\nurl: https://x\n").is_err());
+        assert!(parse("transport: sse\nurl: https://mcp.internal/sse\nheaders:\n  Authorization: \"Bearer ${env:TOKEN}\"\n").is_ok());
+        assert!(parse("command: x\nheaders:\n  A: b\n").is_err());
+        assert!(parse("command: x\nargs: [\"${USER}\"]\n").unwrap_err().to_string().contains("unknown placeholder `${USER}`"));
+        assert!(parse("command: x\nargs: [\"${WORKSPACE}\", \"${env:GH_TOKEN}\"]\nfilesystem_requires: [\"${WORKSPACE}\", /tmp]\n").is_ok());
+        assert!(parse("command: x\nfilesystem_requires: [relative]\n").is_err());
     }
 
     #[test]
@@ -505,6 +595,19 @@ mod tests {
         assert!(parse("sources:\n  - npm: x@1\n    pypi: y==1\n").is_err());
         let err = parse("install:\n  method: brew\n").unwrap_err().to_string();
         assert!(err.contains("pack.yaml:6:") && err.contains("brew"), "{err}");
+    }
+
+    #[test]
+    fn source_specs() {
+        assert_eq!(split_npm_spec("@modelcontextprotocol/server-filesystem@2026.8.31"), Some(("@modelcontextprotocol/server-filesystem", "2026.8.31")));
+        assert_eq!(split_npm_spec("left-pad@1.3.0"), Some(("left-pad", "1.3.0")));
+        assert_eq!(split_npm_spec("left-pad@^1.3.0"), None);
+        assert_eq!(split_npm_spec("left-pad"), None);
+        assert_eq!(split_npm_spec("@scope/x"), None);
+        assert_eq!(split_pypi_spec("mcp-server-git==2026.10.19"), Some(("mcp-server-git", "2026.10.19")));
+        assert_eq!(split_pypi_spec("mcp-server-git>=1"), None);
+        assert_eq!(split_pypi_spec("x==1; rm -rf /"), None);
+        assert!(parse("sources:\n  - npm: left-pad@latest\n").unwrap_err().to_string().contains("exact version"));
     }
 
     #[test]

@@ -4,15 +4,14 @@
 //! manifest digest on any machine.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use aibox_schema::media_types::{self as mt, annotations};
-use aibox_schema::{PackKind, PackManifest, Source};
+use aibox_schema::{PackKind, PackManifest};
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
 
 use super::layer::{self, LayerError};
-use crate::digest::digest_file;
 use crate::error::{Error, Result};
 use crate::store::{Blob, BlobData, RawManifest};
 
@@ -70,9 +69,7 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuiltPack> {
             layer::check_tree(&root).map_err(|e| fail(layer_reason(&e, "root/")))?;
             copy_tree(&root, &staging).map_err(|e| fail(format!("copying root/: {e}")))?;
         }
-        for source in &manifest.sources {
-            place_source(dir, source, &staging).map_err(fail)?;
-        }
+        super::sources::place_all(dir, &manifest.sources, &staging, work.path()).map_err(fail)?;
         run_build_steps(dir, &manifest.build, &staging).map_err(fail)?;
         staging
     };
@@ -146,29 +143,6 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
             std::fs::copy(entry.path(), &dest)?;
         }
     }
-    Ok(())
-}
-
-/// Put one pinned source into the staging tree, after checking its sha256.
-fn place_source(pack_dir: &Path, source: &Source, staging: &Path) -> std::result::Result<(), String> {
-    let Some(url) = &source.url else {
-        let kind = if source.npm.is_some() { "npm" } else if source.pypi.is_some() { "pypi" } else { "deb" };
-        return Err(format!("`{kind}` sources are not supported by this build of aibox yet; use a `file://` URL with sha256"));
-    };
-    let Some(path) = url.strip_prefix("file://") else {
-        return Err(format!("{url}: only file:// sources are supported by this build of aibox yet"));
-    };
-    let path = if Path::new(path).is_absolute() { PathBuf::from(path) } else { pack_dir.join(path) };
-    let (digest, _) = digest_file(&path).map_err(|e| format!("source {}: {e}", path.display()))?;
-    let expected = source.sha256.as_deref().unwrap_or_default();
-    if digest.hex() != expected {
-        return Err(format!("source {url} has sha256 {}, but pack.yaml pins {expected}", digest.hex()));
-    }
-    let file_name = path.file_name().ok_or_else(|| format!("source {url} names no file"))?;
-    let dest_dir = staging.join(source.dest.as_deref().unwrap_or("."));
-    std::fs::create_dir_all(&dest_dir).map_err(|e| format!("{}: {e}", dest_dir.display()))?;
-    let dest = dest_dir.join(file_name);
-    std::fs::copy(&path, &dest).map_err(|e| format!("copying {} to {}: {e}", path.display(), dest.display()))?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@ pub mod build;
 pub mod inspect;
 pub mod layer;
 pub mod publish;
+pub mod sources;
 
 pub use build::{BuildOptions, BuiltPack, build, load};
 pub use publish::{PushOutcome, push};

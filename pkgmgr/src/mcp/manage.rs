@@ -1,0 +1,518 @@
+//! Enable, disable, regenerate and inspect MCP servers across agents.
+//!
+//! Every change goes the same way: the enabled set of a scope (in aibox's state) is rendered
+//! into the canonical file and into each selected agent's file. Per file: parse (a file that
+//! does not parse is left alone and reported), change only aibox's entries, check the result
+//! parses back to exactly what was meant, re-read the file to make sure nobody wrote it
+//! meanwhile (else start over), then replace it atomically through symlinks, keeping its mode.
+//! A run that changes nothing writes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::agents::{AgentEnv, Container, Format, Profile, Scope, profiles};
+use super::document::Document;
+use super::render::render;
+use super::server::{Placeholders, Server};
+use super::state::{McpState, Written, entry_hash};
+use crate::error::{Error, Result};
+use crate::policy::Policy;
+use crate::toolpacks::Toolpacks;
+
+/// The agent id under which the canonical file is recorded.
+pub const CANONICAL: &str = "aibox";
+
+/// What happened to one server in one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Written for the first time.
+    Added,
+    /// Rewritten with new content.
+    Updated,
+    /// Already as it should be.
+    Unchanged,
+    /// aibox's entry taken out.
+    Removed,
+    /// The entry was edited since aibox wrote it; left as the user made it.
+    KeptEdited,
+    /// The file has an entry of this name that aibox did not write; left alone.
+    Conflict,
+    /// The agent cannot express this server.
+    Unsupported,
+    /// The file could not be changed (does not parse, wrong shape, cannot write).
+    Failed,
+}
+
+/// One line of a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// Agent id (`aibox` for the canonical file).
+    pub agent: String,
+    /// The file.
+    pub file: PathBuf,
+    /// The server (empty for a whole-file failure).
+    pub server: String,
+    /// What happened.
+    pub action: Action,
+    /// Why, for refusals and failures; notes otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// What a command did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Per file and server.
+    pub changes: Vec<Change>,
+    /// Servers that could not be resolved (not installed, command missing).
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    /// Whether anything failed or was refused (the command then exits 1).
+    pub fn failed(&self) -> bool {
+        !self.errors.is_empty() || self.changes.iter().any(|c| matches!(c.action, Action::Failed | Action::Conflict))
+    }
+}
+
+/// The state of one server in one agent, for `aibox mcp list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentStatus {
+    /// Agent id.
+    pub agent: String,
+    /// The file.
+    pub file: PathBuf,
+    /// `configured`, `missing`, `drifted`, `conflict`, `unsupported` or `unreadable`.
+    pub status: &'static str,
+    /// Why, for the last three.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// An enabled server and where it stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerStatus {
+    /// Scope key.
+    pub scope: String,
+    /// Server (pack) name.
+    pub name: String,
+    /// Installed version, when installed.
+    pub version: Option<String>,
+    /// Per agent.
+    pub agents: Vec<AgentStatus>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Keep entries the user edited.
+    Keep,
+    /// Reset entries the user edited to what aibox renders.
+    Reset,
+}
+
+/// A file to render into.
+struct Target {
+    agent: &'static str,
+    file: PathBuf,
+    format: Format,
+    container: Container,
+    new_text: &'static str,
+    profile: Option<&'static Profile>,
+}
+
+/// MCP configuration of one user.
+pub struct Mcp {
+    /// Paths of the agents.
+    pub env: AgentEnv,
+    /// `${WORKSPACE}` and `${HOME}`.
+    pub places: Placeholders,
+    /// Where packs are installed.
+    pub toolpacks: Toolpacks,
+}
+
+impl Mcp {
+    /// aibox's MCP folder (`~/.config/aibox`).
+    fn dir(&self) -> PathBuf {
+        self.env.aibox_dir()
+    }
+
+    /// The canonical file of a scope: `~/.config/aibox/mcp.json`, or the project's `.mcp.json`.
+    pub fn canonical_file(&self, scope: &Scope) -> PathBuf {
+        match scope {
+            Scope::User => self.dir().join("mcp.json"),
+            Scope::Project(dir) => dir.join(".mcp.json"),
+        }
+    }
+
+    /// Resolve the installed MCP packs `names` and check them against the policy's
+    /// `filesystem.allow` (network endpoints were checked when they were installed).
+    pub fn check(&self, names: &[String], policy: &Policy) -> Result<Vec<Server>> {
+        let state = self.toolpacks.state()?;
+        names
+            .iter()
+            .map(|name| {
+                let server = Server::resolve(name, &state, &self.toolpacks, &self.places)?;
+                policy.check_paths(&format!("{name}@{}", server.version), &server.filesystem_requires, |rule| self.places.expand(rule, None))?;
+                Ok(server)
+            })
+            .collect()
+    }
+
+    /// Enable installed MCP packs in `scope` and render every enabled server of the scope into
+    /// the canonical file, the detected agents and `forced` ones.
+    pub fn enable(&self, names: &[String], scope: &Scope, forced: &[&'static Profile], policy: &Policy) -> Result<Report> {
+        self.check(names, policy)?;
+        let lock = McpState::lock(&self.dir())?;
+        let mut state = McpState::load(&self.dir())?;
+        state.enabled.entry(scope.key()).or_default().extend(names.iter().cloned());
+        let report = self.render_scope(&mut state, scope, forced, Mode::Keep);
+        state.save(&self.dir(), &lock)?;
+        Ok(report)
+    }
+
+    /// Disable servers in `scope`: take out every entry aibox wrote for them.
+    pub fn disable(&self, names: &[String], scope: &Scope) -> Result<Report> {
+        let lock = McpState::lock(&self.dir())?;
+        let mut state = McpState::load(&self.dir())?;
+        let enabled = state.enabled.get(&scope.key()).cloned().unwrap_or_default();
+        let unknown: Vec<&String> = names.iter().filter(|n| !enabled.contains(*n) && !written_anywhere(&state, scope, n)).collect();
+        if !unknown.is_empty() {
+            let list = unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(Error::Mcp(format!("not enabled in this scope: {list}")));
+        }
+        let enabled = state.enabled.entry(scope.key()).or_default();
+        for name in names {
+            enabled.remove(name);
+        }
+        let report = self.render_scope(&mut state, scope, &[], Mode::Keep);
+        prune(&mut state);
+        state.save(&self.dir(), &lock)?;
+        Ok(report)
+    }
+
+    /// Rewrite every agent's entries from the enabled set, resetting entries edited by hand;
+    /// `scope` limits it to one scope.
+    pub fn regenerate(&self, scope: Option<&Scope>, forced: &[&'static Profile]) -> Result<Report> {
+        let lock = McpState::lock(&self.dir())?;
+        let mut state = McpState::load(&self.dir())?;
+        let mut report = Report::default();
+        for s in self.scopes(&state, scope) {
+            let r = self.render_scope(&mut state, &s, forced, Mode::Reset);
+            report.changes.extend(r.changes);
+            report.errors.extend(r.errors);
+        }
+        prune(&mut state);
+        state.save(&self.dir(), &lock)?;
+        Ok(report)
+    }
+
+    /// After packs were installed, updated or uninstalled: re-render the scopes whose servers
+    /// live in those packs (or depend on them). Servers whose pack is gone are disabled.
+    pub fn packs_changed(&self, changed: &[String]) -> Result<Report> {
+        let dir = self.dir();
+        if !dir.join("mcp-state.json").exists() {
+            return Ok(Report::default());
+        }
+        let lock = McpState::lock(&dir)?;
+        let mut state = McpState::load(&dir)?;
+        let packs = self.toolpacks.state()?;
+        let mut report = Report::default();
+        for scope in self.scopes(&state, None) {
+            let enabled = state.enabled.get(&scope.key()).cloned().unwrap_or_default();
+            let gone: Vec<String> = enabled.iter().filter(|n| !packs.packs.contains_key(*n)).cloned().collect();
+            let touched = enabled.iter().any(|n| Server::packs(n, &packs).iter().any(|p| changed.contains(p))) || !gone.is_empty();
+            if touched {
+                if let Some(set) = state.enabled.get_mut(&scope.key()) {
+                    set.retain(|n| !gone.contains(n));
+                }
+                let r = self.render_scope(&mut state, &scope, &[], Mode::Keep);
+                report.changes.extend(r.changes);
+                report.errors.extend(r.errors);
+            }
+        }
+        prune(&mut state);
+        state.save(&dir, &lock)?;
+        Ok(report)
+    }
+
+    /// Where each enabled server stands in each agent.
+    pub fn status(&self, scope: Option<&Scope>) -> Result<Vec<ServerStatus>> {
+        let state = McpState::load(&self.dir())?;
+        let packs = self.toolpacks.state()?;
+        let mut out = Vec::new();
+        for s in self.scopes(&state, scope) {
+            let targets = self.targets(&state, &s, &[]);
+            for name in state.enabled.get(&s.key()).into_iter().flatten() {
+                let server = Server::resolve(name, &packs, &self.toolpacks, &self.places);
+                let mut agents = Vec::new();
+                for target in &targets {
+                    let (status, detail) = match &server {
+                        Err(e) => ("unsupported", Some(e.to_string())),
+                        Ok(server) => probe(target, server, name, &state),
+                    };
+                    agents.push(AgentStatus { agent: target.agent.into(), file: target.file.clone(), status, detail });
+                }
+                out.push(ServerStatus { scope: s.key(), name: name.clone(), version: packs.packs.get(name).map(|p| p.version.clone()), agents });
+            }
+        }
+        Ok(out)
+    }
+
+    fn scopes(&self, state: &McpState, only: Option<&Scope>) -> Vec<Scope> {
+        match only {
+            Some(s) => vec![s.clone()],
+            None => {
+                let mut keys: BTreeSet<String> = state.enabled.keys().cloned().collect();
+                keys.extend(state.written.values().map(|w| w.scope.clone()));
+                keys.iter().map(|k| Scope::from_key(k)).collect()
+            }
+        }
+    }
+
+    /// The canonical file, then every agent that is forced, detected, or was written before.
+    fn targets(&self, state: &McpState, scope: &Scope, forced: &[&'static Profile]) -> Vec<Target> {
+        let canonical = self.canonical_file(scope);
+        let mut targets = vec![Target {
+            agent: CANONICAL,
+            file: canonical.clone(),
+            format: Format::Json,
+            container: Container::Map(&["mcpServers"]),
+            new_text: "",
+            profile: None,
+        }];
+        for profile in profiles() {
+            let Some(file) = profile.file(scope, &self.env) else { continue };
+            let written = state.written.iter().any(|(f, w)| w.agent == profile.id && w.scope == scope.key() && !w.entries.is_empty() && *f == file);
+            let wanted = forced.iter().any(|p| p.id == profile.id) || profile.detected(scope, &self.env) || written;
+            if wanted && file != canonical {
+                targets.push(Target { agent: profile.id, file, format: profile.format, container: profile.container, new_text: profile.new_text(scope), profile: Some(profile) });
+            }
+        }
+        targets
+    }
+
+    fn render_scope(&self, state: &mut McpState, scope: &Scope, forced: &[&'static Profile], mode: Mode) -> Report {
+        let mut report = Report::default();
+        for profile in forced {
+            if profile.file(scope, &self.env).is_none() {
+                report.errors.push(format!("{} has no project configuration; enable it with --scope user", profile.name));
+            }
+        }
+        let packs = match self.toolpacks.state() {
+            Ok(p) => p,
+            Err(e) => {
+                report.errors.push(e.to_string());
+                return report;
+            }
+        };
+        let enabled = state.enabled.get(&scope.key()).cloned().unwrap_or_default();
+        let mut servers = BTreeMap::new();
+        let mut unresolved = BTreeSet::new();
+        for name in &enabled {
+            match Server::resolve(name, &packs, &self.toolpacks, &self.places) {
+                Ok(s) => {
+                    servers.insert(name.clone(), s);
+                }
+                Err(e) => {
+                    report.errors.push(format!("{name}: {e}"));
+                    unresolved.insert(name.clone());
+                }
+            }
+        }
+        for target in self.targets(state, scope, forced) {
+            let record = state.written.get(&target.file);
+            let previously: BTreeSet<String> = record.map(|w| w.entries.keys().cloned().collect()).unwrap_or_default();
+            let mut wanted: Vec<(String, Option<Value>)> = Vec::new();
+            for (name, server) in &servers {
+                match entry_for(&target, server) {
+                    Ok(entry) => wanted.push((name.clone(), Some(entry))),
+                    Err(reason) => {
+                        report.changes.push(change(&target, name, Action::Unsupported, Some(reason)));
+                        wanted.push((name.clone(), None));
+                    }
+                }
+            }
+            for name in previously.iter().filter(|n| !servers.contains_key(*n) && !unresolved.contains(*n)) {
+                wanted.push((name.clone(), None));
+            }
+            if let Some(reason) = target.profile.and_then(|p| notes_for(p, &servers)) {
+                report.changes.push(change(&target, "", Action::Unchanged, Some(reason)));
+            }
+            apply(&target, scope, &wanted, mode, state, &mut report);
+        }
+        report
+    }
+}
+
+fn written_anywhere(state: &McpState, scope: &Scope, name: &str) -> bool {
+    state.written.values().any(|w| w.scope == scope.key() && w.entries.contains_key(name))
+}
+
+/// Drop empty records and scopes.
+fn prune(state: &mut McpState) {
+    state.written.retain(|_, w| !w.entries.is_empty());
+    state.enabled.retain(|_, set| !set.is_empty());
+}
+
+fn change(target: &Target, server: &str, action: Action, detail: Option<String>) -> Change {
+    Change { agent: target.agent.into(), file: target.file.clone(), server: server.into(), action, detail }
+}
+
+fn entry_for(target: &Target, server: &Server) -> std::result::Result<Value, String> {
+    match target.profile {
+        None => Ok(server.canonical()),
+        Some(profile) => render(profile, server).map(|r| r.entry).map_err(|u| u.0),
+    }
+}
+
+fn notes_for(profile: &Profile, servers: &BTreeMap<String, Server>) -> Option<String> {
+    let notes: Vec<String> = servers.values().filter_map(|s| render(profile, s).ok()).flat_map(|r| r.notes).collect();
+    (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+/// Status of `name` in one target, without changing anything.
+fn probe(target: &Target, server: &Server, name: &str, state: &McpState) -> (&'static str, Option<String>) {
+    let wanted = match entry_for(target, server) {
+        Ok(e) => e,
+        Err(reason) => return ("unsupported", Some(reason)),
+    };
+    let text = match std::fs::read_to_string(&target.file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return ("missing", None),
+        Err(e) => return ("unreadable", Some(e.to_string())),
+    };
+    let current = match Document::parse(target.format, &text).map_err(|e| format!("line {}, column {}: {}", e.line, e.column, e.message)).and_then(|d| d.get(target.container, name).map_err(|e| e)) {
+        Ok(c) => c,
+        Err(e) => return ("unreadable", Some(e)),
+    };
+    let ours = state.written.get(&target.file).and_then(|w| w.entries.get(name));
+    match current {
+        None => ("missing", None),
+        Some(c) if c == wanted => ("configured", None),
+        Some(_) if ours.is_some() => ("drifted", Some("edited since aibox wrote it, or out of date; `aibox mcp regenerate` rewrites it".into())),
+        Some(_) => ("conflict", Some("the file has its own entry of this name, which aibox leaves alone".into())),
+    }
+}
+
+/// Bring one file in line with `wanted` (name → entry, or `None` to take aibox's entry out).
+fn apply(target: &Target, scope: &Scope, wanted: &[(String, Option<Value>)], mode: Mode, state: &mut McpState, report: &mut Report) {
+    for _attempt in 0..3 {
+        let original = match std::fs::read_to_string(&target.file) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                report.changes.push(change(target, "", Action::Failed, Some(format!("cannot read: {e}"))));
+                return;
+            }
+        };
+        if original.is_none() && wanted.iter().all(|(_, v)| v.is_none()) {
+            if let Some(w) = state.written.get_mut(&target.file) {
+                w.entries.clear();
+            }
+            return;
+        }
+        let text = original.clone().unwrap_or_else(|| target.new_text.to_owned());
+        let mut doc = match Document::parse(target.format, &text) {
+            Ok(d) => d,
+            Err(e) => {
+                let err = Error::AgentConfig { path: target.file.clone(), line: e.line, column: e.column, message: e.message };
+                report.changes.push(change(target, "", Action::Failed, Some(format!("{err}; left unchanged"))));
+                return;
+            }
+        };
+        let mut record = state.written.get(&target.file).cloned().unwrap_or_else(|| Written { agent: target.agent.into(), scope: scope.key(), entries: BTreeMap::new() });
+        let mut changes = Vec::new();
+        let mut expect = Vec::new();
+        let outcome = (|| -> std::result::Result<(), String> {
+            for (name, want) in wanted {
+                let current = doc.get(target.container, name)?;
+                let ours = record.entries.get(name).cloned();
+                let edited = match (&current, &ours) {
+                    (Some(c), Some(h)) => entry_hash(c) != *h,
+                    _ => false,
+                };
+                let action = match (want, current) {
+                    (Some(v), None) => {
+                        doc.set(target.container, name, v)?;
+                        record.entries.insert(name.clone(), entry_hash(v));
+                        expect.push((name, Some(v)));
+                        Action::Added
+                    }
+                    (Some(v), Some(c)) if c == *v => {
+                        record.entries.insert(name.clone(), entry_hash(v));
+                        Action::Unchanged
+                    }
+                    (Some(v), Some(_)) if ours.is_some() && (!edited || mode == Mode::Reset) => {
+                        doc.set(target.container, name, v)?;
+                        record.entries.insert(name.clone(), entry_hash(v));
+                        expect.push((name, Some(v)));
+                        Action::Updated
+                    }
+                    (Some(_), Some(_)) if ours.is_some() => Action::KeptEdited,
+                    (Some(_), Some(_)) => Action::Conflict,
+                    (None, None) => {
+                        record.entries.remove(name);
+                        continue;
+                    }
+                    (None, Some(_)) if ours.is_some() && (!edited || mode == Mode::Reset) => {
+                        doc.remove(target.container, name)?;
+                        record.entries.remove(name);
+                        expect.push((name, None));
+                        Action::Removed
+                    }
+                    (None, Some(_)) if ours.is_some() => {
+                        record.entries.remove(name);
+                        Action::KeptEdited
+                    }
+                    (None, Some(_)) => continue,
+                };
+                let detail = match action {
+                    Action::KeptEdited => Some("edited since aibox wrote it; left as it is (`aibox mcp regenerate` resets it)".to_owned()),
+                    Action::Conflict => Some(format!("the file already has its own `{name}` entry; aibox leaves it alone (rename or remove it, then run `aibox mcp regenerate`)")),
+                    _ => None,
+                };
+                changes.push(change(target, name, action, detail));
+            }
+            Ok(())
+        })();
+        if let Err(reason) = outcome {
+            report.changes.push(change(target, "", Action::Failed, Some(format!("{reason}; left unchanged"))));
+            return;
+        }
+        let new_text = doc.text();
+        if original.as_deref() != Some(new_text.as_str()) && !expect.is_empty() {
+            if let Err(reason) = check_written(target, &new_text, &expect) {
+                report.changes.push(change(target, "", Action::Failed, Some(format!("{reason}; left unchanged"))));
+                return;
+            }
+            // Someone (the agent itself) wrote the file meanwhile: start over from its new text.
+            if std::fs::read_to_string(&target.file).ok() != original {
+                continue;
+            }
+            if let Err(e) = crate::atomic::write_through(&target.file, new_text.as_bytes()) {
+                report.changes.push(change(target, "", Action::Failed, Some(e.to_string())));
+                return;
+            }
+        }
+        state.written.insert(target.file.clone(), record);
+        report.changes.extend(changes);
+        return;
+    }
+    report.changes.push(change(target, "", Action::Failed, Some("the file kept changing while aibox edited it; run the command again".into())));
+}
+
+/// The new text parses, and holds exactly what was meant for every entry changed.
+fn check_written(target: &Target, text: &str, expect: &[(&String, Option<&Value>)]) -> std::result::Result<(), String> {
+    let doc = Document::parse(target.format, text).map_err(|e| format!("aibox's edit would not parse ({}); this is a bug", e.message))?;
+    for (name, want) in expect {
+        let got = doc.get(target.container, name)?;
+        if got.as_ref() != *want {
+            return Err(format!("aibox's edit of `{name}` would not read back as written; this is a bug"));
+        }
+    }
+    Ok(())
+}
