@@ -93,7 +93,7 @@ enum ShellArg {
     Fish,
 }
 
-async fn open_store(global: &Settings) -> Result<Box<dyn Store>> {
+pub(super) async fn open_store(global: &Settings) -> Result<Box<dyn Store>> {
     let location = StoreLocation::parse(&global.store)?;
     if global.offline && matches!(location, StoreLocation::Registry { .. }) {
         return Err(Error::Missing(format!("--offline: store {location} needs the network; use an oci: layout or an oci-archive: bundle")));
@@ -101,7 +101,7 @@ async fn open_store(global: &Settings) -> Result<Box<dyn Store>> {
     store::open(&location, &global.registry.clone()).await
 }
 
-async fn installer(global: &Settings, printer: Printer, limits: Limits, force: bool) -> Result<Installer> {
+pub(super) async fn installer(global: &Settings, printer: Printer, limits: Limits, force: bool) -> Result<Installer> {
     Ok(Installer {
         store: open_store(global).await?,
         policy: Policy::load(&global.policy)?,
@@ -122,7 +122,13 @@ pub async fn install(global: &Settings, args: InstallArgs, printer: Printer) -> 
     let outcomes = installer.install(&specs).await?;
     report(&outcomes, printer, global);
     printer.document(&json!({"toolpacks": global.toolpacks_dir, "packs": outcomes}));
-    Ok(())
+    mcp_after(global, &outcomes, printer)
+}
+
+/// Agent configs that point into changed packs are rendered again.
+fn mcp_after(global: &Settings, outcomes: &[PackOutcome], printer: Printer) -> Result<()> {
+    let changed: Vec<String> = outcomes.iter().filter(|o| o.action != "already-installed").map(|o| o.name.clone()).collect();
+    if changed.is_empty() { Ok(()) } else { super::mcp::packs_changed(global, &changed, printer) }
 }
 
 fn report(outcomes: &[PackOutcome], printer: Printer, global: &Settings) {
@@ -149,7 +155,7 @@ pub async fn uninstall(global: &Settings, args: UninstallArgs, printer: Printer)
         printer.status("Removed", name);
     }
     printer.document(&json!({"removed": removed}));
-    Ok(())
+    super::mcp::packs_changed(global, &removed, printer)
 }
 
 pub async fn update(global: &Settings, args: UpdateArgs, printer: Printer) -> Result<()> {
@@ -181,7 +187,7 @@ pub async fn update(global: &Settings, args: UpdateArgs, printer: Printer) -> Re
     let outcomes = installer.install(&specs).await?;
     report(&outcomes, printer, global);
     printer.document(&json!({"packs": outcomes}));
-    Ok(())
+    mcp_after(global, &outcomes, printer)
 }
 
 pub fn status(global: &Settings, printer: Printer) -> Result<()> {

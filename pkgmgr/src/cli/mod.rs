@@ -4,6 +4,7 @@
 mod bundle;
 mod install;
 mod key;
+mod mcp;
 pub mod output;
 mod pack;
 mod progress;
@@ -89,6 +90,9 @@ enum Command {
     Bundle(bundle::BundleCommand),
     /// Copy packs with their signatures between stores (registry to registry, to a layout, ...).
     Copy(bundle::CopyArgs),
+    /// MCP servers for every AI agent: enable, disable, list, regenerate.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
     /// Cosign-compatible signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -117,6 +121,7 @@ impl Cli {
             Command::Env(args) => install::env(&global, &args, printer),
             Command::Bundle(cmd) => bundle::run(cmd, &global, printer).await,
             Command::Copy(args) => bundle::copy(&global, args, printer).await,
+            Command::Mcp(cmd) => mcp::run(cmd, &global, printer).await,
             Command::Key(cmd) => key::run(cmd, printer),
             Command::Pack(cmd) => pack::run(cmd, &global, printer).await,
         }
