@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Install the real peers the tests run against (../shared/peers/README.md): Debian's
-# distribution registry, skopeo, umoci, openssl, htpasswd, zstd; and the Python clients.
+# distribution registry, skopeo, umoci, openssl, htpasswd, zstd; git and npm (the MCP packs are
+# built from npm and PyPI, git-mcp needs git); and the Python clients (ORAS, the MCP SDK, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(docker-registry skopeo umoci apache2-utils openssl zstd)
+command -v git >/dev/null || packages+=(git)
+command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

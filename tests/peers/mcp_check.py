@@ -12,13 +12,12 @@ import json
 import sys
 import tomllib
 
-import json5
-import yaml
-from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
 
 
 async def count_tools(entry):
+    from mcp import ClientSession, StdioServerParameters  # slow to import: only when needed
+    from mcp.client.stdio import stdio_client
+
     params = StdioServerParameters(command=entry["command"], args=entry.get("args", []), env=entry.get("env"))
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
@@ -45,10 +44,14 @@ def parse(fmt, path):
     if fmt == "json":
         return json.loads(text)
     if fmt == "jsonc":
+        import json5
+
         return json5.loads(text)
     if fmt == "toml":
         return tomllib.loads(text)
     if fmt == "yaml":
+        import yaml
+
         return yaml.safe_load(text)
     raise SystemExit(f"unknown format {fmt}")
 

@@ -175,6 +175,7 @@ fn std_keys(stdio_type: Option<&'static str>, http: Option<(Option<&'static str>
 }
 
 /// Every agent aibox knows, in a stable order.
+#[allow(clippy::too_many_lines)] // one table, one entry per agent
 pub fn profiles() -> &'static [Profile] {
     static PROFILES: std::sync::OnceLock<Vec<Profile>> = std::sync::OnceLock::new();
     PROFILES.get_or_init(|| {

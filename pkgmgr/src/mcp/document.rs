@@ -90,10 +90,7 @@ impl Document {
         match self {
             Self::Json { root, .. } => {
                 let Container::Map(path) = container else { return Err("a JSON config keeps servers in a map".into()) };
-                let mut object = match root.object_value() {
-                    Some(o) => o,
-                    None => return Ok(None),
-                };
+                let Some(mut object) = root.object_value() else { return Ok(None) };
                 for key in path {
                     match object.get(key) {
                         None => return Ok(None),
@@ -221,7 +218,9 @@ impl Document {
                 for key in path {
                     object = object.object_value(key).ok_or("container vanished")?;
                 }
-                object.get(name).map(jsonc_parser::cst::CstObjectProp::remove);
+                if let Some(prop) = object.get(name) {
+                    prop.remove();
+                }
             }
             Self::Toml(doc) => {
                 let Container::Map(path) = container else { return Ok(false) };

@@ -200,7 +200,7 @@ impl Mcp {
         let lock = McpState::lock(&self.dir())?;
         let mut state = McpState::load(&self.dir())?;
         let mut report = Report::default();
-        for s in self.scopes(&state, scope) {
+        for s in Self::scopes(&state, scope) {
             let r = self.render_scope(&mut state, &s, forced, Mode::Reset);
             report.changes.extend(r.changes);
             report.errors.extend(r.errors);
@@ -221,7 +221,7 @@ impl Mcp {
         let mut state = McpState::load(&dir)?;
         let packs = self.toolpacks.state()?;
         let mut report = Report::default();
-        for scope in self.scopes(&state, None) {
+        for scope in Self::scopes(&state, None) {
             let enabled = state.enabled.get(&scope.key()).cloned().unwrap_or_default();
             let gone: Vec<String> = enabled.iter().filter(|n| !packs.packs.contains_key(*n)).cloned().collect();
             let touched = enabled.iter().any(|n| Server::packs(n, &packs).iter().any(|p| changed.contains(p))) || !gone.is_empty();
@@ -244,7 +244,7 @@ impl Mcp {
         let state = McpState::load(&self.dir())?;
         let packs = self.toolpacks.state()?;
         let mut out = Vec::new();
-        for s in self.scopes(&state, scope) {
+        for s in Self::scopes(&state, scope) {
             let targets = self.targets(&state, &s, &[]);
             for name in state.enabled.get(&s.key()).into_iter().flatten() {
                 let server = Server::resolve(name, &packs, &self.toolpacks, &self.places);
@@ -262,7 +262,7 @@ impl Mcp {
         Ok(out)
     }
 
-    fn scopes(&self, state: &McpState, only: Option<&Scope>) -> Vec<Scope> {
+    fn scopes(state: &McpState, only: Option<&Scope>) -> Vec<Scope> {
         match only {
             Some(s) => vec![s.clone()],
             None => {
@@ -385,7 +385,7 @@ fn probe(target: &Target, server: &Server, name: &str, state: &McpState) -> (&'s
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return ("missing", None),
         Err(e) => return ("unreadable", Some(e.to_string())),
     };
-    let current = match Document::parse(target.format, &text).map_err(|e| format!("line {}, column {}: {}", e.line, e.column, e.message)).and_then(|d| d.get(target.container, name).map_err(|e| e)) {
+    let current = match Document::parse(target.format, &text).map_err(|e| format!("line {}, column {}: {}", e.line, e.column, e.message)).and_then(|d| d.get(target.container, name)) {
         Ok(c) => c,
         Err(e) => return ("unreadable", Some(e)),
     };
@@ -427,58 +427,7 @@ fn apply(target: &Target, scope: &Scope, wanted: &[(String, Option<Value>)], mod
         let mut record = state.written.get(&target.file).cloned().unwrap_or_else(|| Written { agent: target.agent.into(), scope: scope.key(), entries: BTreeMap::new() });
         let mut changes = Vec::new();
         let mut expect = Vec::new();
-        let outcome = (|| -> std::result::Result<(), String> {
-            for (name, want) in wanted {
-                let current = doc.get(target.container, name)?;
-                let ours = record.entries.get(name).cloned();
-                let edited = match (&current, &ours) {
-                    (Some(c), Some(h)) => entry_hash(c) != *h,
-                    _ => false,
-                };
-                let action = match (want, current) {
-                    (Some(v), None) => {
-                        doc.set(target.container, name, v)?;
-                        record.entries.insert(name.clone(), entry_hash(v));
-                        expect.push((name, Some(v)));
-                        Action::Added
-                    }
-                    (Some(v), Some(c)) if c == *v => {
-                        record.entries.insert(name.clone(), entry_hash(v));
-                        Action::Unchanged
-                    }
-                    (Some(v), Some(_)) if ours.is_some() && (!edited || mode == Mode::Reset) => {
-                        doc.set(target.container, name, v)?;
-                        record.entries.insert(name.clone(), entry_hash(v));
-                        expect.push((name, Some(v)));
-                        Action::Updated
-                    }
-                    (Some(_), Some(_)) if ours.is_some() => Action::KeptEdited,
-                    (Some(_), Some(_)) => Action::Conflict,
-                    (None, None) => {
-                        record.entries.remove(name);
-                        continue;
-                    }
-                    (None, Some(_)) if ours.is_some() && (!edited || mode == Mode::Reset) => {
-                        doc.remove(target.container, name)?;
-                        record.entries.remove(name);
-                        expect.push((name, None));
-                        Action::Removed
-                    }
-                    (None, Some(_)) if ours.is_some() => {
-                        record.entries.remove(name);
-                        Action::KeptEdited
-                    }
-                    (None, Some(_)) => continue,
-                };
-                let detail = match action {
-                    Action::KeptEdited => Some("edited since aibox wrote it; left as it is (`aibox mcp regenerate` resets it)".to_owned()),
-                    Action::Conflict => Some(format!("the file already has its own `{name}` entry; aibox leaves it alone (rename or remove it, then run `aibox mcp regenerate`)")),
-                    _ => None,
-                };
-                changes.push(change(target, name, action, detail));
-            }
-            Ok(())
-        })();
+        let outcome = edit_entries(&mut doc, target, wanted, mode, &mut record, &mut changes, &mut expect);
         if let Err(reason) = outcome {
             report.changes.push(change(target, "", Action::Failed, Some(format!("{reason}; left unchanged"))));
             return;
@@ -503,6 +452,68 @@ fn apply(target: &Target, scope: &Scope, wanted: &[(String, Option<Value>)], mod
         return;
     }
     report.changes.push(change(target, "", Action::Failed, Some("the file kept changing while aibox edited it; run the command again".into())));
+}
+
+/// Decide and make the edit of every entry of one file (see [`Action`]).
+fn edit_entries<'a>(
+    doc: &mut Document,
+    target: &Target,
+    wanted: &'a [(String, Option<Value>)],
+    mode: Mode,
+    record: &mut Written,
+    changes: &mut Vec<Change>,
+    expect: &mut Vec<(&'a String, Option<&'a Value>)>,
+) -> std::result::Result<(), String> {
+    for (name, want) in wanted {
+        let current = doc.get(target.container, name)?;
+        let ours = record.entries.get(name).cloned();
+        let edited = match (&current, &ours) {
+            (Some(c), Some(h)) => entry_hash(c) != *h,
+            _ => false,
+        };
+        let action = match (want, current) {
+            (Some(v), None) => {
+                doc.set(target.container, name, v)?;
+                record.entries.insert(name.clone(), entry_hash(v));
+                expect.push((name, Some(v)));
+                Action::Added
+            }
+            (Some(v), Some(c)) if c == *v => {
+                record.entries.insert(name.clone(), entry_hash(v));
+                Action::Unchanged
+            }
+            (Some(v), Some(_)) if ours.is_some() && (!edited || mode == Mode::Reset) => {
+                doc.set(target.container, name, v)?;
+                record.entries.insert(name.clone(), entry_hash(v));
+                expect.push((name, Some(v)));
+                Action::Updated
+            }
+            (Some(_), Some(_)) if ours.is_some() => Action::KeptEdited,
+            (Some(_), Some(_)) => Action::Conflict,
+            (None, None) => {
+                record.entries.remove(name);
+                continue;
+            }
+            (None, Some(_)) if ours.is_some() && (!edited || mode == Mode::Reset) => {
+                doc.remove(target.container, name)?;
+                record.entries.remove(name);
+                expect.push((name, None));
+                Action::Removed
+            }
+            (None, Some(_)) if ours.is_some() => {
+                record.entries.remove(name);
+                Action::KeptEdited
+            }
+            (None, Some(_)) => continue,
+        };
+        let detail = match action {
+            Action::KeptEdited => Some("edited since aibox wrote it; left as it is (`aibox mcp regenerate` resets it)".to_owned()),
+            Action::Conflict => Some(format!("the file already has its own `{name}` entry; aibox leaves it alone (rename or remove it, then run `aibox mcp regenerate`)")),
+            _ => None,
+        };
+        changes.push(change(target, name, action, detail));
+    }
+    Ok(())
 }
 
 /// The new text parses, and holds exactly what was meant for every entry changed.
