@@ -8,6 +8,7 @@ pub mod manifest;
 pub mod media_types;
 pub mod names;
 pub mod schema;
+pub mod server_json;
 
 pub use manifest::{
     Filesystem, Install, InstallMethod, ManifestError, McpPermissions, Network, PackKind,

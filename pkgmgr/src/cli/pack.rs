@@ -14,6 +14,17 @@ use aibox_pkgmgr::{Digest, Error, PackRef, Result};
 
 #[derive(Debug, Subcommand)]
 pub enum PackCommand {
+    /// An MCP pack as the official MCP registry's server.json.
+    ServerJson {
+        /// The pack folder.
+        dir: PathBuf,
+        /// Reverse-DNS owner of the server name, e.g. io.github.example.
+        #[arg(long, default_value = "io.aibox")]
+        namespace: String,
+        /// Where the pack is published (the package identifier), e.g. harbor.internal/toolpacks.
+        #[arg(long, default_value = "harbor.internal/toolpacks")]
+        store: String,
+    },
     /// Check pack.yaml files against the schema; errors name file, line and column.
     Lint {
         /// Pack folders (each holding pack.yaml).
@@ -136,6 +147,14 @@ pub async fn run(cmd: PackCommand, settings: &Settings, printer: Printer) -> Res
             } else {
                 printer.data(&render_inspection(&inspection));
             }
+            Ok(())
+        }
+        PackCommand::ServerJson { dir, namespace, store } => {
+            let manifest = aibox_pkgmgr::pack::load(&dir)?;
+            let identifier = format!("{}/{}:{}", store.trim_start_matches("docker://").trim_end_matches('/'), manifest.name, manifest.tag());
+            let server = aibox_schema::server_json::to_server_json(&manifest, &namespace, &identifier)
+                .ok_or_else(|| aibox_pkgmgr::Error::Mcp(format!("{} is a tool pack; server.json describes MCP packs", manifest.name)))?;
+            printer.data(&format!("{}\n", serde_json::to_string_pretty(&server).expect("JSON serializes")));
             Ok(())
         }
         PackCommand::Schema => {
