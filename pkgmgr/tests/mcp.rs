@@ -250,27 +250,71 @@ fn forced_agents_get_new_files_their_parsers_read() {
 #[test]
 fn unparseable_files_are_left_alone_and_named() {
     let site = site("");
-    let broken = [(".cursor/mcp.json", "{\n  \"mcpServers\": {\n    \"mine\": {\"command\": \"x\",}\n  \n"), (".codex/config.toml", "[mcp_servers.mine\ncommand = 1\n"), (".config/goose/config.yaml", "extensions:\n  a: 1\n    b: 2\n")];
-    for (file, text) in broken {
+    let broken = |format: &str| match format {
+        "toml" => "[mcp_servers.mine\ncommand = 1\n",
+        "yaml" => "extensions:\n  a: 1\n    b: 2\n",
+        _ => "{\n  \"mcpServers\": {\n    \"mine\": {\"command\" \"x\"}\n  }\n}\n", // no colon on line 3
+    };
+    let broken_agents: Vec<&str> = AGENTS.iter().copied().filter(|id| *id != "claude-code").collect();
+    for id in &broken_agents {
+        let (file, format, _) = agent_file(id);
         let path = home(&site).join(file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, broken(format)).unwrap();
     }
     let stderr = fails(&site, &["mcp", "enable", "git-mcp", "--agent", "claude-code"]);
-    for (file, text) in broken {
+    for id in &broken_agents {
+        let (file, format, _) = agent_file(id);
         let path = home(&site).join(file);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "{file} was touched");
-        assert!(stderr.contains(&format!("{}:", path.display())), "{file} not named: {stderr}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), broken(format), "{id}: the file was touched");
+        assert!(stderr.contains(&format!("{}:", path.display())), "{id}: file not named: {stderr}");
     }
     assert!(stderr.contains("config.toml:1:"), "TOML error has a line: {stderr}");
+    assert!(stderr.contains("config.yaml:3:") || stderr.contains("config.yaml:2:"), "YAML error has a line: {stderr}");
+    assert!(stderr.contains("mcp.json:3:"), "JSON error has a line: {stderr}");
     assert!(stderr.contains("left unchanged"), "{stderr}");
-    // The agents whose files parse were configured anyway.
+    // The agent whose file parses was configured anyway.
     assert!(servers_in(&site, "claude-code").contains_key("git-mcp"));
     let list = json(&ok(&site, &["--json", "mcp", "list"]));
     let agents = &list["enabled"][0]["agents"];
     let status = |id: &str| agents.as_array().unwrap().iter().find(|a| a["agent"] == id).map(|a| a["status"].clone());
     assert_eq!(status("claude-code"), Some("configured".into()));
     assert_eq!(status("cursor"), Some("unreadable".into()));
+}
+
+/// A small stdio MCP pack in its own layout store (no npm or PyPI), version `version`.
+fn echo_pack(site: &Site, version: &str, flag: &str) {
+    site.publish("echo-mcp", version, &format!("command: bin/echo-mcp\nargs: [\"{flag}\", \"${{WORKSPACE}}\"]\n"));
+}
+
+#[test]
+fn agent_homes_come_from_the_environment_and_updates_rerender() {
+    let site = site_with_own_store();
+    echo_pack(&site, "1.0.0", "--v1");
+    let dirs = site.env.path().join("dirs");
+    let mut c = mcp(&site);
+    c.env("CODEX_HOME", dirs.join("codex")).env("CLAUDE_CONFIG_DIR", dirs.join("claude")).env("XDG_CONFIG_HOME", dirs.join("xdg"));
+    common::ok(c, &["mcp", "enable", "echo-mcp", "--agent", "codex", "--agent", "claude-code", "--agent", "zed"]);
+    for file in ["codex/config.toml", "claude/.claude.json", "xdg/zed/settings.json", "xdg/aibox/mcp.json"] {
+        let text = std::fs::read_to_string(dirs.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(text.contains("--v1"), "{file}: {text}");
+    }
+    assert!(!home(&site).join(".codex").exists() && !home(&site).join(".claude.json").exists());
+
+    // A new release with new arguments: `aibox update` rewrites aibox's entries.
+    let site2 = site_with_own_store();
+    echo_pack(&site2, "1.0.0", "--v1");
+    ok(&site2, &["mcp", "enable", "echo-mcp", "--agent", "cursor"]);
+    let cursor = home(&site2).join(".cursor/mcp.json");
+    assert!(std::fs::read_to_string(&cursor).unwrap().contains("--v1"));
+    echo_pack(&site2, "1.1.0", "--v2");
+    ok(&site2, &["update", "echo-mcp"]);
+    let text = std::fs::read_to_string(&cursor).unwrap();
+    assert!(text.contains("--v2") && !text.contains("--v1"), "{text}");
+    // A tool pack is not a server.
+    site2.publish("plain-tool", "1.0.0", "");
+    let stderr = fails(&site2, &["mcp", "enable", "plain-tool"]);
+    assert!(stderr.contains("is a tool pack, not an MCP pack"), "{stderr}");
 }
 
 #[test]

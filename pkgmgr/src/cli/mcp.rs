@@ -158,10 +158,11 @@ async fn enable(global: &Settings, args: EnableArgs, printer: Printer) -> Result
     let names: Vec<String> = specs.iter().map(|s| s.name.to_string()).collect();
     let policy = Policy::load(&global.policy)?;
     let report = mcp.enable(&names, &scope, &forced, &policy)?;
-    if !printer.json && report.changes.iter().all(|c| c.agent == CANONICAL) {
+    let result = finish(&report, printer);
+    if report.changes.iter().all(|c| c.agent == CANONICAL) {
         printer.status("Note", "no AI agent config found; name agents with --agent ID (`aibox mcp agents` lists them)");
     }
-    finish(&report, printer)
+    result
 }
 
 fn agent_name(id: &str) -> &str {

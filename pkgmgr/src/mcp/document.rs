@@ -147,11 +147,7 @@ impl Document {
                 match object.get(name) {
                     Some(prop) => prop.set_value(to_cst(entry)),
                     None => {
-                        let empty = object.properties().is_empty();
                         object.append(name, to_cst(entry));
-                        if empty && root.to_string().contains(",\n") && object.uses_trailing_commas() {
-                            object.set_trailing_commas(jsonc_parser::cst::TrailingCommaMode::IfMultiline);
-                        }
                     }
                 }
                 Ok(())
@@ -426,5 +422,58 @@ fn yaml_string(s: &str) -> yaml_edit::ScalarValue {
         yaml_edit::ScalarValue::double_quoted(s)
     } else {
         yaml_edit::ScalarValue::single_quoted(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const MAP: Container = Container::Map(&["mcpServers"]);
+
+    fn edit(format: Format, container: Container, text: &str, name: &str, entry: &Value) -> String {
+        let mut doc = Document::parse(format, text).unwrap();
+        doc.set(container, name, entry).unwrap();
+        let out = doc.text();
+        assert_eq!(Document::parse(format, &out).unwrap().get(container, name).unwrap().as_ref(), Some(entry), "{out}");
+        out
+    }
+
+    #[test]
+    fn json_keeps_bom_crlf_tabs_and_comments() {
+        let text = "\u{feff}{\r\n\t// mine\r\n\t\"mcpServers\": {\r\n\t\t\"a\": {\"command\": \"x\"}\r\n\t}\r\n}\r\n";
+        let out = edit(Format::Json, MAP, text, "b", &json!({"command": "y", "args": []}));
+        assert!(out.starts_with("\u{feff}{\r\n\t// mine\r\n") && out.contains("\r\n\t\t\"b\": {") && !out.replace("\r\n", "").contains('\n'), "{out:?}");
+        let mut doc = Document::parse(Format::Json, &out).unwrap();
+        assert!(doc.remove(MAP, "b").unwrap());
+        assert_eq!(doc.text(), text, "remove gives the bytes back");
+    }
+
+    #[test]
+    fn empty_files_get_a_container() {
+        for format in [Format::Json, Format::Toml, Format::Yaml] {
+            let container = if format == Format::Toml { Container::Map(&["mcp_servers"]) } else { MAP };
+            let out = edit(format, container, "", "s", &json!({"command": "/bin/s", "args": ["-r", "a: b"], "env": {"K": "yes"}}));
+            assert!(!out.is_empty());
+        }
+        let out = edit(Format::Yaml, Container::NamedList("mcpServers"), "name: x\n", "s", &json!({"name": "s", "command": "c"}));
+        assert!(out.starts_with("name: x\n"), "{out}");
+    }
+
+    #[test]
+    fn wrong_shapes_and_bad_syntax_are_errors() {
+        let err = Document::parse(Format::Toml, "a = 1\n[b\n").err().unwrap();
+        assert_eq!((err.line, err.column > 0), (2, true));
+        let err = Document::parse(Format::Json, "{\n  \"a\": 1,,\n}").err().unwrap();
+        assert_eq!(err.line, 2);
+        let err = Document::parse(Format::Yaml, "a: 1\n  b: 2\n").err().unwrap();
+        assert!(err.line > 0, "{}", err.message);
+        assert!(Document::parse(Format::Json, "[1]").is_err(), "not an object");
+        let mut doc = Document::parse(Format::Json, "{\"mcpServers\": []}").unwrap();
+        assert!(doc.set(MAP, "s", &json!({})).is_err());
+        let mut doc = Document::parse(Format::Toml, "mcp_servers = { a = { command = \"x\" } }\n").unwrap();
+        assert!(doc.set(Container::Map(&["mcp_servers"]), "s", &json!({"command": "y"})).unwrap_err().contains("inline"));
     }
 }

@@ -291,3 +291,91 @@ fn continue_item(server: &Server) -> Result<Value, Unsupported> {
     }
     Ok(Value::Object(entry))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::mcp::agents::profile;
+
+    fn stdio(env: &[(&str, &str)], args: &[&str]) -> Server {
+        Server {
+            name: "s".into(),
+            version: "1.0.0".into(),
+            description: "d".into(),
+            transport: Transport::Stdio,
+            command: Some("/opt/toolpacks/s/current/bin/s".into()),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            url: None,
+            headers: BTreeMap::new(),
+            startup_timeout: None,
+            filesystem_requires: Vec::new(),
+        }
+    }
+
+    fn remote(transport: Transport, headers: &[(&str, &str)]) -> Server {
+        Server {
+            transport,
+            command: None,
+            url: Some("https://mcp.internal/mcp".into()),
+            headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            ..stdio(&[], &[])
+        }
+    }
+
+    fn entry(id: &str, server: &Server) -> Result<Value, Unsupported> {
+        render(profile(id).unwrap(), server).map(|r| r.entry)
+    }
+
+    #[test]
+    fn secrets_in_each_syntax_or_refused() {
+        let s = stdio(&[("GH_TOKEN", "${env:GH_TOKEN}")], &["--token=${env:GH_TOKEN}"]);
+        assert_eq!(entry("claude-code", &s).unwrap()["env"]["GH_TOKEN"], "${GH_TOKEN}");
+        assert_eq!(entry("cursor", &s).unwrap()["args"][0], "--token=${env:GH_TOKEN}");
+        assert_eq!(entry("opencode", &s).unwrap()["command"][1], "--token={env:GH_TOKEN}");
+        assert_eq!(entry("continue", &s).unwrap()["env"]["GH_TOKEN"], "${{ secrets.GH_TOKEN }}");
+        assert!(entry("gemini", &s).unwrap_err().0.contains("outside `env`"));
+        assert_eq!(entry("gemini", &stdio(&[("GH_TOKEN", "${env:GH_TOKEN}")], &[])).unwrap()["env"]["GH_TOKEN"], "${GH_TOKEN}");
+        for id in ["zed", "claude-desktop", "junie", "amazon-q", "cline"] {
+            assert!(entry(id, &s).is_err(), "{id} has no interpolation");
+        }
+        // Passthrough: the whole variable under its own name.
+        let pass = stdio(&[("GH_TOKEN", "${env:GH_TOKEN}"), ("MODE", "ro")], &[]);
+        let codex = entry("codex", &pass).unwrap();
+        assert_eq!(codex["env_vars"], json!(["GH_TOKEN"]));
+        assert_eq!(codex["env"], json!({"MODE": "ro"}));
+        assert_eq!(entry("goose", &pass).unwrap()["env_keys"], json!(["GH_TOKEN"]));
+        assert!(entry("codex", &s).is_err(), "a secret inside an argument");
+    }
+
+    #[test]
+    fn transports_each_client_lacks_are_refused() {
+        let sse = remote(Transport::Sse, &[]);
+        for id in ["codex", "goose", "zed", "amazon-q", "junie", "claude-desktop"] {
+            assert!(entry(id, &sse).is_err(), "{id} has no SSE");
+        }
+        assert_eq!(entry("gemini", &sse).unwrap()["url"], "https://mcp.internal/mcp");
+        let http = remote(Transport::Http, &[("Authorization", "Bearer ${env:API_TOKEN}")]);
+        assert_eq!(entry("gemini", &http).unwrap_err().0, "Gemini CLI cannot take a value from the environment outside `env` (`${env:API_TOKEN}`)");
+        assert_eq!(entry("codex", &http).unwrap()["bearer_token_env_var"], "API_TOKEN");
+        assert_eq!(entry("cline", &remote(Transport::Http, &[])).unwrap()["type"], "streamableHttp");
+        assert_eq!(entry("windsurf", &remote(Transport::Http, &[])).unwrap()["serverUrl"], "https://mcp.internal/mcp");
+        assert_eq!(entry("continue", &http).unwrap()["requestOptions"]["headers"]["Authorization"], "Bearer ${{ secrets.API_TOKEN }}");
+        assert!(entry("claude-desktop", &remote(Transport::Http, &[])).is_err());
+        assert!(entry("goose", &stdio(&[("PYTHONPATH", "/x")], &[])).unwrap_err().0.contains("silently drops `PYTHONPATH`"));
+    }
+
+    #[test]
+    fn timeouts_in_each_unit() {
+        let mut s = stdio(&[], &[]);
+        s.startup_timeout = Some(30);
+        assert_eq!(entry("codex", &s).unwrap()["startup_timeout_sec"], 30);
+        assert_eq!(entry("gemini", &s).unwrap()["timeout"], 30_000);
+        assert_eq!(entry("opencode", &s).unwrap()["timeout"], 30_000);
+        let cursor = render(profile("cursor").unwrap(), &s).unwrap();
+        assert!(cursor.entry.get("timeout").is_none() && cursor.notes[0].contains("no per-server startup timeout"));
+        assert_eq!(entry("goose", &stdio(&[], &[])).unwrap()["timeout"], 300, "Goose's default, written out");
+    }
+}
