@@ -45,6 +45,9 @@ pub struct ConfigFile {
     /// Registries that may use plain HTTP or unverified TLS.
     #[serde(default)]
     pub insecure_registries: Vec<String>,
+    /// URL prefix rewrites for pack sources: `UPSTREAM_PREFIX=MIRROR_PREFIX`.
+    #[serde(default)]
+    pub source_mirrors: Vec<String>,
 }
 
 /// What flags and environment variables set (`None`: not set there).
@@ -75,6 +78,9 @@ pub struct Settings {
     pub registry: RegistryConfig,
     /// The configuration files read, system first.
     pub config_files: Vec<PathBuf>,
+    /// Source mirrors: `AIBOX_SOURCE_MIRRORS` (comma-separated) first, then the user's and the
+    /// system's `source_mirrors`.
+    pub source_mirrors: Vec<String>,
 }
 
 impl Settings {
@@ -90,6 +96,8 @@ impl Settings {
                 merged.policy = file.policy.or(merged.policy);
                 merged.offline = file.offline.or(merged.offline);
                 merged.insecure_registries.extend(file.insecure_registries);
+                // The user's mirrors before the system's: the first matching prefix wins ties.
+                merged.source_mirrors.splice(0..0, file.source_mirrors);
                 config_files.push(path);
             }
         }
@@ -102,6 +110,12 @@ impl Settings {
             offline: overrides.offline || merged.offline.unwrap_or(false),
             registry,
             config_files,
+            source_mirrors: std::env::var("AIBOX_SOURCE_MIRRORS")
+                .ok()
+                .into_iter()
+                .flat_map(|v| v.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_owned).collect::<Vec<_>>())
+                .chain(merged.source_mirrors)
+                .collect(),
         })
     }
 }

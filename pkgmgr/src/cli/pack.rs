@@ -103,13 +103,13 @@ pub async fn run(cmd: PackCommand, settings: &Settings, printer: Printer) -> Res
         PackCommand::Lint { dirs } => lint(&dirs, printer),
         PackCommand::Build { dir, output, build } => {
             let store = open_store_for_write(&output, registry).await?;
-            let built = build_pack(&dir, &build, printer)?;
+            let built = build_pack(&dir, &build, &settings.source_mirrors, printer)?;
             let outcome = push(store.as_ref(), &built, build.force, printer).await?;
             store.finish().await?;
             printer.document(&outcome);
             Ok(())
         }
-        PackCommand::Publish { dir, to, key, build } => publish(&dir, &to, key.as_deref(), &build, registry, printer).await,
+        PackCommand::Publish { dir, to, key, build } => publish(&dir, &to, key.as_deref(), &build, settings, printer).await,
         PackCommand::Sign { reference, key } => {
             let reference = PackRef::parse(&reference)?;
             let signing_key = load_key(&key)?;
@@ -190,11 +190,11 @@ fn lint(dirs: &[PathBuf], printer: Printer) -> Result<()> {
     }
 }
 
-async fn publish(dir: &Path, to: &str, key: Option<&Path>, build: &BuildArgs, registry: &RegistryConfig, printer: Printer) -> Result<()> {
+async fn publish(dir: &Path, to: &str, key: Option<&Path>, build: &BuildArgs, settings: &Settings, printer: Printer) -> Result<()> {
     // Load the key first: a wrong password must fail before anything is pushed.
     let signing_key = key.map(load_key).transpose()?;
-    let store = open_store_for_write(to, registry).await?;
-    let built = build_pack(dir, build, printer)?;
+    let store = open_store_for_write(to, &settings.registry).await?;
+    let built = build_pack(dir, build, &settings.source_mirrors, printer)?;
     let outcome = push(store.as_ref(), &built, build.force, printer).await?;
     let signature = match &signing_key {
         Some(k) => {
@@ -212,8 +212,9 @@ async fn publish(dir: &Path, to: &str, key: Option<&Path>, build: &BuildArgs, re
     Ok(())
 }
 
-fn build_pack(dir: &Path, args: &BuildArgs, printer: Printer) -> Result<BuiltPack> {
-    let options = BuildOptions { source: args.source.clone(), compression_level: args.compression_level, ..BuildOptions::default() };
+fn build_pack(dir: &Path, args: &BuildArgs, mirrors: &[String], printer: Printer) -> Result<BuiltPack> {
+    let mirrors = mirrors.iter().map(|m| m.parse()).collect::<std::result::Result<Vec<_>, String>>().map_err(|reason| Error::Build { pack: dir.to_owned(), reason })?;
+    let options = BuildOptions { source: args.source.clone(), compression_level: args.compression_level, fetch: pack::sources::Fetch::new(mirrors), ..BuildOptions::default() };
     let built = pack::build(dir, &options)?;
     printer.status("Built", format!("{} {} ({} entries, {} layer {})", built.manifest.name, built.manifest.version, built.entries, human_bytes(built.layer.size), short(built.layer.digest.as_str())));
     Ok(built)

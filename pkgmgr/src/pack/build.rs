@@ -24,12 +24,14 @@ pub struct BuildOptions {
     pub compression_level: i32,
     /// Entry mtime; `SOURCE_DATE_EPOCH` or 0.
     pub mtime: u64,
+    /// Mirrors and the download cache for `url` sources.
+    pub fetch: super::sources::Fetch,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
         let mtime = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-        Self { source: None, compression_level: 3, mtime }
+        Self { source: None, compression_level: 3, mtime, fetch: super::sources::Fetch::new(Vec::new()) }
     }
 }
 
@@ -69,7 +71,7 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuiltPack> {
             layer::check_tree(&root).map_err(|e| fail(layer_reason(&e, "root/")))?;
             copy_tree(&root, &staging).map_err(|e| fail(format!("copying root/: {e}")))?;
         }
-        super::sources::place_all(dir, &manifest.sources, &staging, work.path()).map_err(fail)?;
+        super::sources::place_all(dir, &manifest.sources, &staging, work.path(), &options.fetch).map_err(fail)?;
         run_build_steps(dir, &manifest.build, &staging).map_err(fail)?;
         staging
     };

@@ -1,7 +1,11 @@
 //! Pinned sources of a pack, placed into the staging tree at build time.
 //!
-//! - `url` + `sha256`: a file (`file://`, relative to the pack folder, or absolute), checked
-//!   against its pin and copied to `dest`.
+//! - `url` + `sha256`: a download (`https://`) or a file (`file://`, relative to the pack folder,
+//!   or absolute), checked against its pin before use, then unpacked into `dest` by its
+//!   extension (`.tar.gz`/`.tgz`, `.tar.xz`, `.tar.zst`, `.zip`; `strip_components` drops
+//!   leading path parts), or copied there as is. Mirrors rewrite URL prefixes first
+//!   (`AIBOX_SOURCE_MIRRORS`, config `source_mirrors`: `https://github.com/=https://nexus/...`).
+//!   Downloads are cached by sha256 under `$XDG_CACHE_HOME/aibox/sources`.
 //! - `npm: <package>@<exact version>`: installed with the build host's `npm` into `dest`
 //!   (`--omit=dev --ignore-scripts`). A `package-lock.json` beside `pack.yaml` pins the whole
 //!   tree (`npm ci`, integrity hashes checked by npm); without one, npm resolves and the lock it
@@ -27,13 +31,60 @@ pub const NPM_LOCK: &str = "package-lock.json";
 /// See [`NPM_LOCK`].
 pub const PIP_LOCK: &str = "requirements.lock";
 
+/// A URL prefix rewrite: sites fetch upstream sources through their own proxy (Nexus).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// Upstream prefix, e.g. `https://github.com/`.
+    pub from: String,
+    /// What replaces it, e.g. `https://nexus.internal/repository/github/`.
+    pub to: String,
+}
+
+impl std::str::FromStr for Mirror {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once('=') {
+            Some((from, to)) if from.contains("://") && to.contains("://") => Ok(Self { from: from.trim().to_owned(), to: to.trim().to_owned() }),
+            _ => Err(format!("source mirror `{s}`: expected UPSTREAM_PREFIX=MIRROR_PREFIX, e.g. https://github.com/=https://nexus.internal/repository/github/")),
+        }
+    }
+}
+
+/// `url` with the longest matching mirror prefix replaced.
+pub fn rewrite(url: &str, mirrors: &[Mirror]) -> String {
+    mirrors
+        .iter()
+        .filter(|m| url.starts_with(&m.from))
+        .max_by_key(|m| m.from.len())
+        .map_or_else(|| url.to_owned(), |m| format!("{}{}", m.to, &url[m.from.len()..]))
+}
+
+/// Where the build gets what it needs besides the pack folder.
+#[derive(Debug, Clone, Default)]
+pub struct Fetch {
+    /// URL prefix rewrites.
+    pub mirrors: Vec<Mirror>,
+    /// Download cache (by sha256); `None`: no cache.
+    pub cache: Option<PathBuf>,
+}
+
+impl Fetch {
+    /// Mirrors given, cache in `$XDG_CACHE_HOME/aibox/sources` (or `~/.cache/...`).
+    pub fn new(mirrors: Vec<Mirror>) -> Self {
+        let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| std::env::home_dir().map(|h| h.join(".cache")));
+        Self { mirrors, cache: base.map(|b| b.join("aibox/sources")) }
+    }
+}
+
 /// Place every source of a pack into `staging`. `work` is scratch space of the build.
-pub fn place_all(pack_dir: &Path, sources: &[Source], staging: &Path, work: &Path) -> Result<(), String> {
+pub fn place_all(pack_dir: &Path, sources: &[Source], staging: &Path, work: &Path, fetch: &Fetch) -> Result<(), String> {
     for source in sources {
         let dest = staging.join(source.dest.as_deref().unwrap_or("."));
         std::fs::create_dir_all(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
         if let Some(url) = &source.url {
-            place_file(pack_dir, url, source.sha256.as_deref().unwrap_or_default(), &dest)?;
+            let file = obtain(pack_dir, url, source.sha256.as_deref().unwrap_or_default(), work, fetch)?;
+            unpack(&file, url, &dest, source.strip_components.unwrap_or(0)).map_err(|e| format!("source {url}: {e}"))?;
         } else if let Some(spec) = &source.npm {
             install_npm(pack_dir, spec, &dest)?;
         } else if let Some(spec) = &source.pypi {
@@ -45,18 +96,175 @@ pub fn place_all(pack_dir: &Path, sources: &[Source], staging: &Path, work: &Pat
     Ok(())
 }
 
-fn place_file(pack_dir: &Path, url: &str, expected: &str, dest_dir: &Path) -> Result<(), String> {
-    let Some(path) = url.strip_prefix("file://") else {
-        return Err(format!("{url}: only file:// URL sources are supported by this build of aibox yet"));
-    };
-    let path = if Path::new(path).is_absolute() { PathBuf::from(path) } else { pack_dir.join(path) };
-    let (digest, _) = digest_file(&path).map_err(|e| format!("source {}: {e}", path.display()))?;
-    if digest.hex() != expected {
-        return Err(format!("source {url} has sha256 {}, but pack.yaml pins {expected}", digest.hex()));
+/// The verified file behind a `url` source: a local file, or a download (cached by sha256).
+fn obtain(pack_dir: &Path, url: &str, expected: &str, work: &Path, fetch: &Fetch) -> Result<PathBuf, String> {
+    let mismatch = |from: &str, got: &str| format!("source {url}{from} has sha256 {got}, but pack.yaml pins {expected}; nothing was built");
+    if let Some(path) = url.strip_prefix("file://") {
+        let path = if Path::new(path).is_absolute() { PathBuf::from(path) } else { pack_dir.join(path) };
+        let (digest, _) = digest_file(&path).map_err(|e| format!("source {}: {e}", path.display()))?;
+        return if digest.hex() == expected { Ok(path) } else { Err(mismatch("", digest.hex())) };
     }
-    let file_name = path.file_name().ok_or_else(|| format!("source {url} names no file"))?;
-    let dest = dest_dir.join(file_name);
-    std::fs::copy(&path, &dest).map_err(|e| format!("copying {} to {}: {e}", path.display(), dest.display()))?;
+    let cached = fetch.cache.as_ref().map(|c| c.join(expected));
+    if let Some(c) = &cached
+        && digest_file(c).is_ok_and(|(d, _)| d.hex() == expected)
+    {
+        return Ok(c.clone());
+    }
+    let actual = rewrite(url, &fetch.mirrors);
+    let via = if actual == url { String::new() } else { format!(" (fetched from {actual})") };
+    let tmp = work.join(format!("download-{expected}"));
+    let digest = std::thread::scope(|s| s.spawn(|| download(&actual, &tmp)).join()).map_err(|_| "the download thread panicked".to_owned())?.map_err(|e| format!("cannot download {actual}: {e}"))?;
+    if digest.hex() != expected {
+        return Err(mismatch(&via, digest.hex()));
+    }
+    match cached {
+        Some(c) if c.parent().is_some_and(|p| std::fs::create_dir_all(p).is_ok()) && std::fs::rename(&tmp, &c).is_ok() => Ok(c),
+        _ => Ok(tmp),
+    }
+}
+
+/// Stream `url` into `to`, hashing as it goes (blocking client: the build is synchronous and runs
+/// on its own thread).
+fn download(url: &str, to: &Path) -> Result<crate::digest::Digest, String> {
+    let client = reqwest::blocking::Client::builder().user_agent(concat!("aibox/", env!("CARGO_PKG_VERSION"))).build().map_err(|e| e.to_string())?;
+    let mut response = client.get(url).send().and_then(reqwest::blocking::Response::error_for_status).map_err(|e| error_chain(&e))?;
+    let file = std::fs::File::create(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    let mut writer = crate::digest::HashingWriter::new(std::io::BufWriter::new(file));
+    std::io::copy(&mut response, &mut writer).map_err(|e| e.to_string())?;
+    let (digest, _, mut inner) = writer.finish();
+    std::io::Write::flush(&mut inner).map_err(|e| e.to_string())?;
+    Ok(digest)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    out
+}
+
+/// Archive kinds, by the URL's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Archive {
+    TarGz,
+    TarXz,
+    TarZst,
+    Tar,
+    Zip,
+    Plain,
+}
+
+fn archive_kind(url: &str) -> Archive {
+    let name = url.rsplit('/').next().unwrap_or(url).to_ascii_lowercase();
+    let name = name.split(['?', '#']).next().unwrap_or_default();
+    if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+        Archive::TarGz
+    } else if name.ends_with(".tar.xz") || name.ends_with(".txz") {
+        Archive::TarXz
+    } else if name.ends_with(".tar.zst") || name.ends_with(".tzst") {
+        Archive::TarZst
+    } else if name.ends_with(".tar") {
+        Archive::Tar
+    } else if name.ends_with(".zip") {
+        Archive::Zip
+    } else {
+        Archive::Plain
+    }
+}
+
+/// `path` without its first `strip` components; `None` when nothing is left. Refuses absolute
+/// paths and `..`.
+fn stripped(path: &Path, strip: u32) -> Result<Option<PathBuf>, String> {
+    use std::path::Component;
+    let mut parts = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => parts.push(p.to_owned()),
+            Component::CurDir => {}
+            _ => return Err(format!("archive entry `{}` leaves the archive (absolute or `..`)", path.display())),
+        }
+    }
+    let kept: PathBuf = parts.into_iter().skip(strip as usize).collect();
+    Ok((!kept.as_os_str().is_empty()).then_some(kept))
+}
+
+/// Unpack `file` into `dest` by the kind `url` names, or copy it there.
+fn unpack(file: &Path, url: &str, dest: &Path, strip: u32) -> Result<(), String> {
+    let open = || std::fs::File::open(file).map(std::io::BufReader::new).map_err(|e| e.to_string());
+    match archive_kind(url) {
+        Archive::Plain => {
+            let name = url.rsplit('/').next().filter(|n| !n.is_empty()).ok_or("the URL names no file")?;
+            let to = dest.join(name);
+            std::fs::copy(file, &to).map_err(|e| format!("copying to {}: {e}", to.display()))?;
+            let executable = std::fs::metadata(file).is_ok_and(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0);
+            // A single downloaded binary (bazel, bazelisk) is meant to run.
+            if executable || url.starts_with("https://") {
+                std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+        Archive::TarGz => untar(flate2::read::GzDecoder::new(open()?), dest, strip),
+        Archive::TarZst => untar(zstd::stream::read::Decoder::new(open()?).map_err(|e| e.to_string())?, dest, strip),
+        Archive::Tar => untar(open()?, dest, strip),
+        Archive::TarXz => {
+            let tar = tempfile::NamedTempFile::new_in(dest.parent().unwrap_or(dest)).map_err(|e| e.to_string())?;
+            lzma_rs::xz_decompress(&mut open()?, &mut std::io::BufWriter::new(tar.as_file())).map_err(|e| format!("not a valid .tar.xz: {e}"))?;
+            untar(std::fs::File::open(tar.path()).map_err(|e| e.to_string())?, dest, strip)
+        }
+        Archive::Zip => unzip(file, dest, strip),
+    }
+}
+
+fn untar(reader: impl std::io::Read, dest: &Path, strip: u32) -> Result<(), String> {
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(true);
+    for entry in archive.entries().map_err(|e| format!("not a valid tar: {e}"))? {
+        let mut entry = entry.map_err(|e| format!("not a valid tar: {e}"))?;
+        let path = entry.path().map_err(|e| e.to_string())?.into_owned();
+        let Some(rel) = stripped(&path, strip)? else { continue };
+        let to = dest.join(&rel);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        if let Some(target) = entry.link_name().map_err(|e| e.to_string())?
+            && entry.header().entry_type().is_hard_link()
+        {
+            // Hard links name archive paths: strip them the same way.
+            let Some(target) = stripped(&target, strip)? else { continue };
+            std::fs::hard_link(dest.join(target), &to).map_err(|e| format!("{}: {e}", to.display()))?;
+            continue;
+        }
+        entry.unpack(&to).map_err(|e| format!("{}: {e}", rel.display()))?;
+    }
+    Ok(())
+}
+
+fn unzip(file: &Path, dest: &Path, strip: u32) -> Result<(), String> {
+    let reader = std::fs::File::open(file).map_err(|e| e.to_string())?;
+    let mut archive = zip::ZipArchive::new(reader).map_err(|e| format!("not a valid zip: {e}"))?;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|e| format!("not a valid zip: {e}"))?;
+        let Some(name) = entry.enclosed_name() else {
+            return Err(format!("zip entry `{}` leaves the archive", entry.name().unwrap_or_default()));
+        };
+        let Some(rel) = stripped(&name, strip)? else { continue };
+        let to = dest.join(&rel);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+            continue;
+        }
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        let mut out = std::fs::File::create(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+        std::io::copy(&mut entry, &mut out).map_err(|e| format!("{}: {e}", rel.display()))?;
+        if let Some(mode) = entry.unix_mode() {
+            std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(mode & 0o755)).map_err(|e| e.to_string())?;
+        }
+    }
     Ok(())
 }
 
@@ -152,6 +360,27 @@ fn run(command: &mut Command, what: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mirrors_rewrite_the_longest_prefix() {
+        let mirrors: Vec<Mirror> = ["https://github.com/=https://nexus/gh/", "https://github.com/adoptium/=http://127.0.0.1:8081/adoptium/"].iter().map(|m| m.parse().unwrap()).collect();
+        assert_eq!(rewrite("https://github.com/adoptium/temurin21/x.tar.gz", &mirrors), "http://127.0.0.1:8081/adoptium/temurin21/x.tar.gz");
+        assert_eq!(rewrite("https://github.com/bazelbuild/bazel/x", &mirrors), "https://nexus/gh/bazelbuild/bazel/x");
+        assert_eq!(rewrite("https://nodejs.org/dist/x", &mirrors), "https://nodejs.org/dist/x");
+        assert!("github.com=nexus".parse::<Mirror>().is_err());
+    }
+
+    #[test]
+    fn archive_paths() {
+        assert_eq!(archive_kind("https://x/jdk.tar.gz"), Archive::TarGz);
+        assert_eq!(archive_kind("https://x/node.tar.xz"), Archive::TarXz);
+        assert_eq!(archive_kind("https://x/gradle-8.10-bin.zip"), Archive::Zip);
+        assert_eq!(archive_kind("https://x/bazel-7.4.1-linux-x86_64"), Archive::Plain);
+        assert_eq!(stripped(Path::new("jdk-21/bin/java"), 1).unwrap(), Some(PathBuf::from("bin/java")));
+        assert_eq!(stripped(Path::new("jdk-21/"), 1).unwrap(), None);
+        assert!(stripped(Path::new("../etc/passwd"), 0).is_err());
+        assert!(stripped(Path::new("/etc/passwd"), 1).is_err());
+    }
 
     #[test]
     fn names_normalize() {
