@@ -35,23 +35,69 @@ pub fn make_public(file: &std::fs::File, path: &Path) -> Result<()> {
     file.set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(Error::io("cannot set mode of", path))
 }
 
-/// Replace a user's file atomically, the way an editor should: through symlinks (the link's
-/// target is replaced, the link stays), keeping the file's mode (a new file gets 0600, as it
-/// may hold tokens), creating missing parent directories.
+/// Replace a user's file atomically, the way an editor should: through symlinks (the final
+/// target is replaced, every link stays, a dangling link gets its target created), keeping the
+/// file's mode and owner (a new file gets 0600, as it may hold tokens), creating missing parent
+/// directories of the target.
 pub fn write_through(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let target = resolve_links(path);
     let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => Path::new(".").to_owned(),
     };
     std::fs::create_dir_all(&dir).map_err(Error::io("cannot create", &dir))?;
-    let mode = std::fs::metadata(&target).map_or(0o600, |m| m.permissions().mode() & 0o7777);
+    let old = std::fs::metadata(&target).ok();
+    let mode = old.as_ref().map_or(0o600, |m| m.permissions().mode() & 0o7777);
     let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(Error::io("cannot write to", &dir))?;
     tmp.write_all(bytes).map_err(Error::io("cannot write", path))?;
     tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(Error::io("cannot set mode of", path))?;
+    if let Some(m) = &old {
+        // Only root can give a file away; for anyone else the owner is already theirs.
+        let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(m.uid()), Some(m.gid()));
+    }
     tmp.as_file().sync_all().map_err(Error::io("cannot sync", path))?;
     tmp.persist(&target).map_err(|e| Error::io("cannot write", path)(e.error))?;
     sync_dir(&dir);
     Ok(())
+}
+
+/// Follow symlinks (at most 40, as the kernel does) to the file they end at, existing or not.
+fn resolve_links(path: &Path) -> std::path::PathBuf {
+    let mut at = path.to_owned();
+    for _ in 0..40 {
+        match std::fs::read_link(&at) {
+            Ok(link) => at = if link.is_absolute() { link } else { at.parent().unwrap_or(Path::new("/")).join(link) },
+            Err(_) => break,
+        }
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_through_links_keeping_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("dotfiles/config.json");
+        std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+        std::fs::write(&real, "{}").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("config.json");
+        std::os::unix::fs::symlink("dotfiles/config.json", &link).unwrap();
+        write_through(&link, b"{\"a\": 1}").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "{\"a\": 1}");
+        assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o640);
+        // A dangling link (dotfiles not checked out yet): the target is created, the link stays.
+        let dangling = dir.path().join("other.json");
+        std::os::unix::fs::symlink(dir.path().join("repo/other.json"), &dangling).unwrap();
+        write_through(&dangling, b"{}").unwrap();
+        assert!(std::fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(dir.path().join("repo/other.json")).unwrap(), "{}");
+        assert_eq!(std::fs::metadata(&dangling).unwrap().permissions().mode() & 0o777, 0o600);
+    }
 }

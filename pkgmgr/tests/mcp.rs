@@ -245,6 +245,12 @@ fn forced_agents_get_new_files_their_parsers_read() {
     // Continue needs its own header in a new config.yaml.
     let continue_file = peer(&["parse", "yaml", home(&site).join(".continue/config.yaml").to_str().unwrap()]);
     assert_eq!(continue_file["schema"], "v1");
+    // Files aibox created hold nothing else: disabling the last server takes them away again.
+    ok(&site, &["mcp", "disable", "git-mcp"]);
+    for id in AGENTS {
+        assert!(!home(&site).join(agent_file(id).0).exists(), "{id}: aibox's empty file is left");
+    }
+    assert!(!home(&site).join(".config/aibox/mcp.json").exists());
 }
 
 #[test]
@@ -355,6 +361,13 @@ fn conflicts_drift_and_symlinks() {
     ok(&site, &["mcp", "regenerate"]);
     assert!(!std::fs::read_to_string(&cursor).unwrap().contains("--repository"), "regenerate reset the entry");
     assert!(servers_in(&site, "vscode").contains_key("git-mcp"));
+
+    // The user removes aibox's entry from one agent: it stays out until `regenerate`.
+    std::fs::write(&cursor, "{\"mcpServers\": {}}\n").unwrap();
+    ok(&site, &["mcp", "enable", "git-mcp"]);
+    assert!(!servers_in(&site, "cursor").contains_key("git-mcp"), "an entry removed by hand came back");
+    ok(&site, &["mcp", "regenerate"]);
+    assert!(servers_in(&site, "cursor").contains_key("git-mcp"));
 }
 
 #[test]
@@ -364,6 +377,7 @@ fn policy_refusals_name_the_rule() {
     assert!(stderr.contains("filesystem.allow") && stderr.contains(&format!("`{}`", site.env.path().join("workspace").display())), "{stderr}");
     assert!(!home(&site).join(".cursor/mcp.json").exists(), "nothing was configured");
     assert!(!home(&site).join(".config/aibox/mcp.json").exists());
+    assert!(site.state()["packs"].get("git-mcp").is_none(), "the pack installed for the refused request was removed");
 
     // A server that needs an endpoint the policy does not allow is refused at install.
     let site = site_with_own_store();

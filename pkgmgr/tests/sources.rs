@@ -32,6 +32,9 @@ impl HttpServer {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("http.server did not start");
     }
 }

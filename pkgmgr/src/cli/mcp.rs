@@ -145,19 +145,38 @@ async fn enable(global: &Settings, args: EnableArgs, printer: Printer) -> Result
     let specs: Vec<PackSpec> = args.packs.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).map(str::parse).collect::<Result<_>>()?;
     let mcp = mcp(global)?;
     let state = mcp.toolpacks.state()?;
-    // Install what is missing (with dependencies) through the one install pipeline.
-    let missing: Vec<PackSpec> = specs.iter().filter(|s| !state.packs.contains_key(s.name.as_str())).cloned().collect();
+    // Install what is missing, or installed at a version the request excludes, with its
+    // dependencies, through the one install pipeline.
+    let missing: Vec<PackSpec> = specs
+        .iter()
+        .filter(|s| !state.packs.get(s.name.as_str()).is_some_and(|p| semver::Version::parse(&p.version).is_ok_and(|v| s.req.matches(&v))))
+        .cloned()
+        .collect();
+    let mut installed_now = Vec::new();
     if !missing.is_empty() {
         let outcomes = installer(global, printer, Limits::default(), false).await?.install(&missing).await?;
         for o in &outcomes {
             if o.action != "already-installed" {
                 printer.status("Installed", format!("{} {} ({})", o.name, o.version, short(&o.digest)));
+                if !state.packs.contains_key(&o.name) {
+                    installed_now.push(o.name.clone());
+                }
             }
         }
     }
     let names: Vec<String> = specs.iter().map(|s| s.name.to_string()).collect();
     let policy = Policy::load(&global.policy)?;
-    let report = mcp.enable(&names, &scope, &forced, &policy)?;
+    let report = match mcp.enable(&names, &scope, &forced, &policy) {
+        Ok(r) => r,
+        Err(e) => {
+            // Refused: leave the machine as it was, without the packs this command installed.
+            if !installed_now.is_empty() {
+                aibox_pkgmgr::install::uninstall(&mcp.toolpacks, &installed_now, true).await?;
+                printer.status("Removed", format!("{} (installed for this request)", installed_now.join(", ")));
+            }
+            return Err(e);
+        }
+    };
     let result = finish(&report, printer);
     if report.changes.iter().all(|c| c.agent == CANONICAL) {
         printer.status("Note", "no AI agent config found; name agents with --agent ID (`aibox mcp agents` lists them)");
@@ -204,7 +223,10 @@ fn print_changes(report: &Report, printer: Printer) {
             Action::KeptEdited => printer.warn(format!("{} in {at}: {detail}", c.server)),
             Action::Unsupported => printer.warn(format!("{} is not configured for {at}: {detail}", c.server)),
             Action::Conflict => printer.error(format!("{} in {at}: {detail}", c.server), None),
-            Action::Failed => printer.error(detail, Some("aibox left the file unchanged; fix it (or move it away) and run `aibox mcp regenerate`")),
+            Action::Failed if detail.ends_with("; left unchanged") && detail.contains(':') => {
+                printer.error(detail, Some("fix the file (or move it away), then run `aibox mcp regenerate`"));
+            }
+            Action::Failed => printer.error(format!("{at}: {detail}"), None),
         }
     }
     for e in &report.errors {

@@ -51,12 +51,12 @@ impl Document {
                 Ok(Self::Json { root, bom })
             }
             Format::Toml => text.parse::<toml_edit::DocumentMut>().map(Self::Toml).map_err(|e| {
-                let (line, column) = e.span().map_or((0, 0), |span| line_column(text, span.start));
+                let (line, column) = e.span().map_or((1, 1), |span| line_column(text, span.start));
                 ParseError { line, column, message: e.message().to_owned() }
             }),
             Format::Yaml => {
                 let strict = serde_saphyr::from_str::<Option<Value>>(text).map_err(|e| {
-                    let (line, column) = e.location().map_or((0, 0), |l| (to_usize(l.line()), to_usize(l.column())));
+                    let (line, column) = e.location().map_or((1, 1), |l| (to_usize(l.line()), to_usize(l.column())));
                     ParseError { line, column, message: e.to_string().lines().next().unwrap_or_default().to_owned() }
                 })?;
                 if strict.as_ref().is_some_and(|v| !v.is_object()) {
@@ -69,7 +69,7 @@ impl Document {
                 }
                 let file = parsed.tree();
                 if file.documents().count() > 1 {
-                    return Err(ParseError { line: 0, column: 0, message: "more than one YAML document".into() });
+                    return Err(ParseError { line: 1, column: 1, message: "more than one YAML document; aibox edits single-document files only".into() });
                 }
                 Ok(Self::Yaml(file))
             }
@@ -165,12 +165,32 @@ impl Document {
                         format!("`{}` is not a table of the form [{}.NAME] (aibox does not rewrite inline tables)", path.join("."), path.join("."))
                     })?;
                 }
-                let item = json_to_toml_table(entry);
                 match table.get_mut(name) {
-                    Some(existing) if existing.is_table() => *existing = item,
+                    // Update key by key: the table keeps its place and the comments around it.
+                    Some(toml_edit::Item::Table(existing)) => {
+                        let object = entry.as_object().ok_or("an entry is a table")?;
+                        let stale: Vec<String> = existing.iter().map(|(k, _)| k.to_owned()).filter(|k| !object.contains_key(k)).collect();
+                        for key in stale {
+                            existing.remove(&key);
+                        }
+                        for (k, v) in object {
+                            let value = json_to_toml_value(v);
+                            match existing.get_mut(k).and_then(toml_edit::Item::as_value_mut) {
+                                Some(old) if toml_value_to_json(old) == *v => {}
+                                Some(old) => {
+                                    let decor = old.decor().clone();
+                                    *old = value;
+                                    *old.decor_mut() = decor;
+                                }
+                                None => {
+                                    existing.insert(k, toml_edit::Item::Value(value));
+                                }
+                            }
+                        }
+                    }
                     Some(_) => return Err(format!("`{}.{name}` is not a table of the form [{}.{name}]", path.join("."), path.join("."))),
                     None => {
-                        table.insert(name, item);
+                        table.insert(name, json_to_toml_table(entry));
                     }
                 }
                 Ok(())
@@ -199,6 +219,68 @@ impl Document {
                     Ok(())
                 }
             },
+        }
+    }
+
+    /// The whole document as JSON, for comparing what an edit changed.
+    pub fn value(&self) -> Result<Value, String> {
+        let empty = || Value::Object(serde_json::Map::new());
+        match self {
+            Self::Json { root, .. } => Ok(root.value().and_then(|v| v.to_serde_value()).unwrap_or_else(empty)),
+            Self::Toml(doc) => Ok(toml_to_json(doc.as_item())),
+            Self::Yaml(file) => Ok(serde_saphyr::from_str::<Option<Value>>(&file.to_string()).map_err(|e| e.to_string())?.unwrap_or_else(empty)),
+        }
+    }
+
+    /// Take the container out when it holds nothing (aibox created it and took its last entry).
+    pub fn remove_container_if_empty(&mut self, container: Container) -> Result<bool, String> {
+        let (parents, last) = match container {
+            Container::Map(path) => (&path[..path.len() - 1], path[path.len() - 1]),
+            Container::NamedList(key) => (&[][..], key),
+        };
+        match self {
+            Self::Json { root, .. } => {
+                let Some(mut object) = root.object_value() else { return Ok(false) };
+                for key in parents {
+                    let Some(o) = object.object_value(key) else { return Ok(false) };
+                    object = o;
+                }
+                match object.get(last) {
+                    Some(prop) if prop.value().and_then(|v| v.as_object()).is_some_and(|o| o.properties().is_empty()) => {
+                        prop.remove();
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                }
+            }
+            Self::Toml(doc) => {
+                let mut table = doc.as_table_mut();
+                for key in parents {
+                    let Some(t) = table.get_mut(key).and_then(toml_edit::Item::as_table_mut) else { return Ok(false) };
+                    table = t;
+                }
+                if table.get(last).and_then(toml_edit::Item::as_table_like).is_some_and(toml_edit::TableLike::is_empty) {
+                    table.remove(last);
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+            Self::Yaml(file) => {
+                let mut mapping = yaml_root(file)?;
+                for key in parents {
+                    let Some(m) = mapping.get_mapping(key) else { return Ok(false) };
+                    mapping = m;
+                }
+                let empty = match mapping.get(last) {
+                    Some(yaml_edit::YamlNode::Mapping(m)) => m.keys().next().is_none(),
+                    Some(yaml_edit::YamlNode::Sequence(s)) => s.is_empty(),
+                    _ => false,
+                };
+                if empty {
+                    mapping.remove(last);
+                }
+                Ok(empty)
+            }
         }
     }
 

@@ -148,15 +148,32 @@ impl Mcp {
         }
     }
 
-    /// Resolve the installed MCP packs `names` and check them against the policy's
-    /// `filesystem.allow` (network endpoints were checked when they were installed).
-    pub fn check(&self, names: &[String], policy: &Policy) -> Result<Vec<Server>> {
+    /// `${WORKSPACE}` and `${HOME}` for `scope`: a project's workspace is the project; the
+    /// user's is the one recorded at enable (else `AIBOX_WORKSPACE`, default `/workspace`).
+    fn places_for(&self, state: &McpState, scope: &Scope) -> Placeholders {
+        let workspace = match scope {
+            Scope::Project(dir) => dir.clone(),
+            Scope::User => state.workspaces.get(&scope.key()).cloned().unwrap_or_else(|| self.places.workspace.clone()),
+        };
+        Placeholders { workspace, home: self.places.home.clone() }
+    }
+
+    /// Resolve the installed MCP packs `names` for `scope` and check them against the policy:
+    /// network endpoints (`network.allow`) and paths (`filesystem.allow`).
+    pub fn check(&self, names: &[String], scope: &Scope, policy: &Policy) -> Result<Vec<Server>> {
         let state = self.toolpacks.state()?;
+        let places = match scope {
+            Scope::User => self.places.clone(),
+            Scope::Project(_) => self.places_for(&McpState::default(), scope),
+        };
         names
             .iter()
             .map(|name| {
-                let server = Server::resolve(name, &state, &self.toolpacks, &self.places)?;
-                policy.check_paths(&format!("{name}@{}", server.version), &server.filesystem_requires, |rule| self.places.expand(rule, None))?;
+                let server = Server::resolve(name, &state, &self.toolpacks, &places)?;
+                if let Some(manifest) = state.packs.get(name).and_then(|p| p.manifest.as_ref()) {
+                    policy.check_pack(manifest)?;
+                }
+                policy.check_paths(&format!("{name}@{}", server.version), &server.filesystem_requires, |rule| places.expand(rule, None))?;
                 Ok(server)
             })
             .collect()
@@ -165,10 +182,13 @@ impl Mcp {
     /// Enable installed MCP packs in `scope` and render every enabled server of the scope into
     /// the canonical file, the detected agents and `forced` ones.
     pub fn enable(&self, names: &[String], scope: &Scope, forced: &[&'static Profile], policy: &Policy) -> Result<Report> {
-        self.check(names, policy)?;
+        self.check(names, scope, policy)?;
         let lock = McpState::lock(&self.dir())?;
         let mut state = McpState::load(&self.dir())?;
         state.enabled.entry(scope.key()).or_default().extend(names.iter().cloned());
+        if *scope == Scope::User {
+            state.workspaces.insert(scope.key(), self.places.workspace.clone());
+        }
         let report = self.render_scope(&mut state, scope, forced, Mode::Keep);
         state.save(&self.dir(), &lock)?;
         Ok(report)
@@ -201,6 +221,8 @@ impl Mcp {
         let mut state = McpState::load(&self.dir())?;
         let mut report = Report::default();
         for s in Self::scopes(&state, scope) {
+            // `--agent` without `--scope` names the user's agents.
+            let forced = if scope.is_none() && s != Scope::User { &[][..] } else { forced };
             let r = self.render_scope(&mut state, &s, forced, Mode::Reset);
             report.changes.extend(r.changes);
             report.errors.extend(r.errors);
@@ -246,8 +268,9 @@ impl Mcp {
         let mut out = Vec::new();
         for s in Self::scopes(&state, scope) {
             let targets = self.targets(&state, &s, &[]);
+            let places = self.places_for(&state, &s);
             for name in state.enabled.get(&s.key()).into_iter().flatten() {
-                let server = Server::resolve(name, &packs, &self.toolpacks, &self.places);
+                let server = Server::resolve(name, &packs, &self.toolpacks, &places);
                 let mut agents = Vec::new();
                 for target in &targets {
                     let (status, detail) = match &server {
@@ -268,28 +291,38 @@ impl Mcp {
             None => {
                 let mut keys: BTreeSet<String> = state.enabled.keys().cloned().collect();
                 keys.extend(state.written.values().map(|w| w.scope.clone()));
-                keys.iter().map(|k| Scope::from_key(k)).collect()
+                // A project directory that is gone is not brought back by a re-render.
+                keys.iter().map(|k| Scope::from_key(k)).filter(|s| !matches!(s, Scope::Project(dir) if !dir.is_dir())).collect()
             }
         }
     }
 
-    /// The canonical file, then every agent that is forced, detected, or was written before.
+    /// The canonical file, then every agent that is forced, detected, or was written before
+    /// (also at a path that has moved since, e.g. a changed `CODEX_HOME`). A project's canonical
+    /// file, `.mcp.json`, is Claude Code's project file and is written in its syntax.
     fn targets(&self, state: &McpState, scope: &Scope, forced: &[&'static Profile]) -> Vec<Target> {
         let canonical = self.canonical_file(scope);
-        let mut targets = vec![Target {
-            agent: CANONICAL,
-            file: canonical.clone(),
-            format: Format::Json,
-            container: Container::Map(&["mcpServers"]),
-            new_text: "",
-            profile: None,
-        }];
+        let claude = super::agents::profile("claude-code").expect("claude-code is a profile");
+        let (agent, profile) = match scope {
+            Scope::User => (CANONICAL, None),
+            Scope::Project(_) => (claude.id, Some(claude)),
+        };
+        let mut targets = vec![Target { agent, file: canonical.clone(), format: Format::Json, container: Container::Map(&["mcpServers"]), new_text: "", profile }];
         for profile in profiles() {
             let Some(file) = profile.file(scope, &self.env) else { continue };
-            let written = state.written.iter().any(|(f, w)| w.agent == profile.id && w.scope == scope.key() && !w.entries.is_empty() && *f == file);
+            let written = state.written.get(&file).is_some_and(|w| w.agent == profile.id && w.scope == scope.key() && !w.entries.is_empty());
             let wanted = forced.iter().any(|p| p.id == profile.id) || profile.detected(scope, &self.env) || written;
             if wanted && file != canonical {
                 targets.push(Target { agent: profile.id, file, format: profile.format, container: profile.container, new_text: profile.new_text(scope), profile: Some(profile) });
+            }
+        }
+        for (file, w) in &state.written {
+            if w.scope != scope.key() || w.entries.is_empty() || targets.iter().any(|t| t.file == *file) {
+                continue;
+            }
+            match super::agents::profile(&w.agent) {
+                Some(p) => targets.push(Target { agent: p.id, file: file.clone(), format: p.format, container: p.container, new_text: p.new_text(scope), profile: Some(p) }),
+                None => targets.push(Target { agent: CANONICAL, file: file.clone(), format: Format::Json, container: Container::Map(&["mcpServers"]), new_text: "", profile: None }),
             }
         }
         targets
@@ -310,10 +343,11 @@ impl Mcp {
             }
         };
         let enabled = state.enabled.get(&scope.key()).cloned().unwrap_or_default();
+        let places = self.places_for(state, scope);
         let mut servers = BTreeMap::new();
         let mut unresolved = BTreeSet::new();
         for name in &enabled {
-            match Server::resolve(name, &packs, &self.toolpacks, &self.places) {
+            match Server::resolve(name, &packs, &self.toolpacks, &places) {
                 Ok(s) => {
                     servers.insert(name.clone(), s);
                 }
@@ -325,13 +359,26 @@ impl Mcp {
         }
         for target in self.targets(state, scope, forced) {
             let record = state.written.get(&target.file);
+            if let Some(other) = record.filter(|w| w.scope != scope.key() && !w.entries.is_empty()) {
+                let detail = format!("this file is also the configuration of scope `{}`, where aibox manages it", other.scope);
+                report.changes.push(change(&target, "", Action::Unsupported, Some(detail)));
+                continue;
+            }
+            if let Some(reason) = legacy_config(&target, scope) {
+                report.changes.push(change(&target, "", Action::Unsupported, Some(reason)));
+                continue;
+            }
+            let is_forced = forced.iter().any(|p| p.id == target.agent);
             let previously: BTreeSet<String> = record.map(|w| w.entries.keys().cloned().collect()).unwrap_or_default();
             let mut wanted: Vec<(String, Option<Value>)> = Vec::new();
             for (name, server) in &servers {
                 match entry_for(&target, server) {
                     Ok(entry) => wanted.push((name.clone(), Some(entry))),
                     Err(reason) => {
-                        report.changes.push(change(&target, name, Action::Unsupported, Some(reason)));
+                        // Asked for by name, an agent that cannot run the server is a failure.
+                        let action = if is_forced { Action::Failed } else { Action::Unsupported };
+                        let detail = if is_forced { format!("{name} cannot be configured: {reason}") } else { reason };
+                        report.changes.push(change(&target, name, action, Some(detail)));
                         wanted.push((name.clone(), None));
                     }
                 }
@@ -346,6 +393,15 @@ impl Mcp {
         }
         report
     }
+}
+
+/// Continue still reads a legacy `config.json` when no `config.yaml` exists: creating the YAML
+/// file would replace the user's whole configuration.
+fn legacy_config(target: &Target, scope: &Scope) -> Option<String> {
+    let legacy = target.file.with_file_name("config.json");
+    (target.agent == "continue" && *scope == Scope::User && !target.file.exists() && legacy.exists()).then(|| {
+        format!("Continue uses {} here; a new config.yaml would replace it. Convert it to config.yaml (Continue does that), then run `aibox mcp regenerate`", legacy.display())
+    })
 }
 
 fn written_anywhere(state: &McpState, scope: &Scope, name: &str) -> bool {
@@ -405,7 +461,7 @@ fn apply(target: &Target, scope: &Scope, wanted: &[(String, Option<Value>)], mod
             Ok(t) => Some(t),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
-                report.changes.push(change(target, "", Action::Failed, Some(format!("cannot read: {e}"))));
+                report.changes.push(change(target, "", Action::Failed, Some(format!("cannot read {}: {e}", target.file.display()))));
                 return;
             }
         };
@@ -424,25 +480,32 @@ fn apply(target: &Target, scope: &Scope, wanted: &[(String, Option<Value>)], mod
                 return;
             }
         };
-        let mut record = state.written.get(&target.file).cloned().unwrap_or_else(|| Written { agent: target.agent.into(), scope: scope.key(), entries: BTreeMap::new() });
+        let mut record = state.written.get(&target.file).cloned().unwrap_or_else(|| Written {
+            agent: target.agent.into(),
+            scope: scope.key(),
+            created_file: original.is_none(),
+            ..Written::default()
+        });
         let mut changes = Vec::new();
         let mut expect = Vec::new();
-        let outcome = edit_entries(&mut doc, target, wanted, mode, &mut record, &mut changes, &mut expect);
+        let outcome = edit_entries(&mut doc, target, wanted, mode, &mut record, &mut changes, &mut expect).and_then(|()| tidy(&mut doc, target, &mut record));
         if let Err(reason) = outcome {
-            report.changes.push(change(target, "", Action::Failed, Some(format!("{reason}; left unchanged"))));
+            report.changes.push(change(target, "", Action::Failed, Some(format!("{}: {reason}; left unchanged", target.file.display()))));
             return;
         }
         let new_text = doc.text();
+        let remove_file = record.created_file && record.entries.is_empty() && original.is_some() && is_skeleton(target, &doc);
         if original.as_deref() != Some(new_text.as_str()) && !expect.is_empty() {
-            if let Err(reason) = check_written(target, &new_text, &expect) {
-                report.changes.push(change(target, "", Action::Failed, Some(format!("{reason}; left unchanged"))));
+            if let Err(reason) = check_written(target, &text, &doc, &expect) {
+                report.changes.push(change(target, "", Action::Failed, Some(format!("{}: {reason}; left unchanged", target.file.display()))));
                 return;
             }
             // Someone (the agent itself) wrote the file meanwhile: start over from its new text.
             if std::fs::read_to_string(&target.file).ok() != original {
                 continue;
             }
-            if let Err(e) = crate::atomic::write_through(&target.file, new_text.as_bytes()) {
+            let written = if remove_file { std::fs::remove_file(&target.file).map_err(Error::io("cannot remove", &target.file)) } else { crate::atomic::write_through(&target.file, new_text.as_bytes()) };
+            if let Err(e) = written {
                 report.changes.push(change(target, "", Action::Failed, Some(e.to_string())));
                 return;
             }
@@ -451,7 +514,7 @@ fn apply(target: &Target, scope: &Scope, wanted: &[(String, Option<Value>)], mod
         report.changes.extend(changes);
         return;
     }
-    report.changes.push(change(target, "", Action::Failed, Some("the file kept changing while aibox edited it; run the command again".into())));
+    report.changes.push(change(target, "", Action::Failed, Some(format!("{} kept changing while aibox edited it; run the command again", target.file.display()))));
 }
 
 /// Decide and make the edit of every entry of one file (see [`Action`]).
@@ -464,6 +527,7 @@ fn edit_entries<'a>(
     changes: &mut Vec<Change>,
     expect: &mut Vec<(&'a String, Option<&'a Value>)>,
 ) -> std::result::Result<(), String> {
+    let had_container = container_of(&doc.value()?, target.container).is_some();
     for (name, want) in wanted {
         let current = doc.get(target.container, name)?;
         let ours = record.entries.get(name).cloned();
@@ -471,7 +535,10 @@ fn edit_entries<'a>(
             (Some(c), Some(h)) => entry_hash(c) != *h,
             _ => false,
         };
+        let reset = mode == Mode::Reset;
         let action = match (want, current) {
+            // Ours, taken out by hand: left out until `regenerate`.
+            (Some(_), None) if ours.is_some() && !reset => Action::KeptEdited,
             (Some(v), None) => {
                 doc.set(target.container, name, v)?;
                 record.entries.insert(name.clone(), entry_hash(v));
@@ -479,10 +546,13 @@ fn edit_entries<'a>(
                 Action::Added
             }
             (Some(v), Some(c)) if c == *v => {
-                record.entries.insert(name.clone(), entry_hash(v));
+                // An identical entry the user wrote stays theirs.
+                if ours.is_some() {
+                    record.entries.insert(name.clone(), entry_hash(v));
+                }
                 Action::Unchanged
             }
-            (Some(v), Some(_)) if ours.is_some() && (!edited || mode == Mode::Reset) => {
+            (Some(v), Some(_)) if ours.is_some() && (!edited || reset) => {
                 doc.set(target.container, name, v)?;
                 record.entries.insert(name.clone(), entry_hash(v));
                 expect.push((name, Some(v)));
@@ -494,36 +564,103 @@ fn edit_entries<'a>(
                 record.entries.remove(name);
                 continue;
             }
-            (None, Some(_)) if ours.is_some() && (!edited || mode == Mode::Reset) => {
+            (None, Some(_)) if ours.is_some() && (!edited || reset) => {
                 doc.remove(target.container, name)?;
                 record.entries.remove(name);
                 expect.push((name, None));
                 Action::Removed
             }
-            (None, Some(_)) if ours.is_some() => {
-                record.entries.remove(name);
-                Action::KeptEdited
-            }
+            // Edited by hand: left in place, still recorded, so `regenerate` can take it out.
+            (None, Some(_)) if ours.is_some() => Action::KeptEdited,
             (None, Some(_)) => continue,
         };
-        let detail = match action {
-            Action::KeptEdited => Some("edited since aibox wrote it; left as it is (`aibox mcp regenerate` resets it)".to_owned()),
-            Action::Conflict => Some(format!("the file already has its own `{name}` entry; aibox leaves it alone (rename or remove it, then run `aibox mcp regenerate`)")),
+        let detail = match (action, want) {
+            (Action::KeptEdited, Some(_)) if doc.get(target.container, name)?.is_none() => Some("removed by hand since aibox wrote it; left out (`aibox mcp regenerate` puts it back)".to_owned()),
+            (Action::KeptEdited, Some(_)) => Some("edited since aibox wrote it; left as it is (`aibox mcp regenerate` resets it)".to_owned()),
+            (Action::KeptEdited, None) => Some("edited since aibox wrote it, so it was left in place; remove it by hand, or `aibox mcp regenerate` takes it out".to_owned()),
+            (Action::Conflict, _) => Some(format!("the file already has its own `{name}` entry; aibox leaves it alone (rename or remove it, then run `aibox mcp regenerate`)")),
             _ => None,
         };
         changes.push(change(target, name, action, detail));
     }
+    if !had_container && expect.iter().any(|(_, v)| v.is_some()) {
+        record.created_container = true;
+    }
     Ok(())
 }
 
-/// The new text parses, and holds exactly what was meant for every entry changed.
-fn check_written(target: &Target, text: &str, expect: &[(&String, Option<&Value>)]) -> std::result::Result<(), String> {
-    let doc = Document::parse(target.format, text).map_err(|e| format!("aibox's edit would not parse ({}); this is a bug", e.message))?;
+/// After edits: a container aibox created goes again when it is empty.
+fn tidy(doc: &mut Document, target: &Target, record: &mut Written) -> std::result::Result<(), String> {
+    if record.created_container && record.entries.is_empty() && doc.remove_container_if_empty(target.container)? {
+        record.created_container = false;
+    }
+    Ok(())
+}
+
+/// What is left of a file aibox created is only its empty skeleton (`{}`, Continue's header).
+fn is_skeleton(target: &Target, doc: &Document) -> bool {
+    let skeleton = Document::parse(target.format, target.new_text).and_then(|d| d.value().map_err(|m| super::document::ParseError { line: 0, column: 0, message: m }));
+    matches!((skeleton, doc.value()), (Ok(a), Ok(b)) if a == b)
+}
+
+/// The servers' container in a document value.
+fn container_of(value: &Value, container: Container) -> Option<&Value> {
+    match container {
+        Container::Map(path) => path.iter().try_fold(value, |v, k| v.get(k)),
+        Container::NamedList(key) => value.get(key),
+    }
+}
+
+/// `value` without the entries named (and without the container, when that leaves it empty and
+/// `drop_empty`).
+fn without(mut value: Value, container: Container, names: &[&String], drop_empty: bool) -> Value {
+    let (parents, last) = match container {
+        Container::Map(path) => (&path[..path.len() - 1], path[path.len() - 1]),
+        Container::NamedList(key) => (&[][..], key),
+    };
+    let mut at = &mut value;
+    for key in parents {
+        match at.get_mut(key) {
+            Some(v) => at = v,
+            None => return value,
+        }
+    }
+    let empty = match at.get_mut(last) {
+        Some(Value::Object(map)) => {
+            for name in names {
+                map.shift_remove(name.as_str());
+            }
+            map.is_empty()
+        }
+        Some(Value::Array(items)) => {
+            items.retain(|i| !names.iter().any(|n| i["name"] == n.as_str()));
+            items.is_empty()
+        }
+        _ => false,
+    };
+    if empty
+        && drop_empty
+        && let Some(map) = at.as_object_mut()
+    {
+        map.shift_remove(last);
+    }
+    value
+}
+
+/// The edit did what was meant and nothing else: the new text parses, every entry aibox changed
+/// reads back as written, and everything else in the file is as it was.
+fn check_written(target: &Target, old_text: &str, doc: &Document, expect: &[(&String, Option<&Value>)]) -> std::result::Result<(), String> {
+    let new = Document::parse(target.format, &doc.text()).map_err(|e| format!("aibox's edit would not parse ({}); this is a bug", e.message))?;
     for (name, want) in expect {
-        let got = doc.get(target.container, name)?;
-        if got.as_ref() != *want {
+        if new.get(target.container, name)?.as_ref() != *want {
             return Err(format!("aibox's edit of `{name}` would not read back as written; this is a bug"));
         }
+    }
+    let old = Document::parse(target.format, old_text).map_err(|e| e.message)?.value()?;
+    let names: Vec<&String> = expect.iter().map(|(n, _)| *n).collect();
+    // A container that holds nothing but aibox's entries may come or go with them.
+    if without(old, target.container, &names, true) != without(new.value()?, target.container, &names, true) {
+        return Err("aibox's edit would change other parts of the file; this is a bug".into());
     }
     Ok(())
 }

@@ -25,6 +25,10 @@ pub struct McpState {
     /// File → what aibox wrote there.
     #[serde(default)]
     pub written: BTreeMap<PathBuf, Written>,
+    /// Scope key → `${WORKSPACE}` as it was when servers were enabled there, so a later
+    /// re-render (from `aibox install` run elsewhere) resolves the same paths.
+    #[serde(default)]
+    pub workspaces: BTreeMap<String, PathBuf>,
 }
 
 /// What aibox wrote into one file.
@@ -36,6 +40,12 @@ pub struct Written {
     pub scope: String,
     /// Server name → sha256 of the entry as written (canonical JSON).
     pub entries: BTreeMap<String, String>,
+    /// aibox created the servers' container (`mcpServers`, ...): it goes when it is empty again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub created_container: bool,
+    /// aibox created the file: it goes when nothing but aibox's empty skeleton is left.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub created_file: bool,
 }
 
 /// The held MCP lock; released on drop.
