@@ -244,10 +244,10 @@ impl Toolpacks {
             }
             // Keys were validated when the pack was read; never emit one that is not a name.
             for (key, value) in pack.env.iter().filter(|(k, _)| is_env_name(k)) {
-                let value = value.replace("${PACK_ROOT}", &root);
+                let value = shell.value(value, &root);
                 out.push_str(&match shell {
-                    Shell::Posix => format!("export {key}={}\n", shell.quote(&value)),
-                    Shell::Fish => format!("set -gx {key} {}\n", shell.quote(&value)),
+                    Shell::Posix => format!("export {key}={value}\n"),
+                    Shell::Fish => format!("set -gx {key} {value}\n"),
                 });
             }
         }
@@ -268,6 +268,26 @@ pub enum Shell {
 }
 
 impl Shell {
+    /// An `env` value as a shell word: text single-quoted (`${PACK_ROOT}` replaced by `root`),
+    /// `${NAME:-default}` references expanded by the shell when env.sh is sourced. A value that
+    /// does not parse (written by an older aibox) is quoted as plain text.
+    fn value(self, value: &str, root: &str) -> String {
+        let Ok(segments) = aibox_schema::env_segments(value) else { return self.quote(&value.replace("${PACK_ROOT}", root)) };
+        let mut out = String::new();
+        for segment in segments {
+            match segment {
+                aibox_schema::EnvSegment::Literal(text) => out.push_str(&self.quote(&text.replace("${PACK_ROOT}", root))),
+                aibox_schema::EnvSegment::Variable { name, default } => out.push_str(&match (self, default) {
+                    (Shell::Posix, Some(d)) => format!("\"${{{name}:-{d}}}\""),
+                    (Shell::Posix, None) => format!("\"${{{name}}}\""),
+                    (Shell::Fish, Some(d)) => format!("(if set -q {name}; and test -n \"${name}\"; echo ${name}; else; echo {}; end)", self.quote(d)),
+                    (Shell::Fish, None) => format!("\"${name}\""),
+                }),
+            }
+        }
+        if out.is_empty() { self.quote("") } else { out }
+    }
+
     /// Single-quote `s` for this shell (values come from packs: never let them run code).
     /// sh has no escapes inside single quotes; fish treats `\\` and `\'` as escapes there.
     fn quote(self, s: &str) -> String {
@@ -292,6 +312,8 @@ mod tests {
         assert_eq!(Shell::Fish.quote("a'b"), r"'a\'b'");
         assert_eq!(Shell::Fish.quote("end\\"), r"'end\\'");
         assert!(!super::is_env_name("X=$(evil)"));
+        assert_eq!(Shell::Posix.value("${PACK_ROOT}/x", "/opt/toolpacks/p/current"), "'/opt/toolpacks/p/current''/x'");
+        assert_eq!(Shell::Posix.value("${AIBOX_LLM_PROXY:-http://localhost:8443}/v1", "/r"), "\"${AIBOX_LLM_PROXY:-http://localhost:8443}\"'/v1'");
         assert!(super::is_env_name("JAVA_HOME"));
     }
 }

@@ -6,21 +6,38 @@ mod common;
 
 use common::{Site, run, workspace};
 
+/// Run `script` in `sh` with a bare environment (the tools must come from the packs) and
+/// env.sh sourced first.
+fn in_sandbox(site: &Site, vars: &[&str], script: &str) -> String {
+    let env_sh = site.toolpacks.join("env.sh");
+    let home = format!("HOME={}", site.env.path().join("home").display());
+    let full = format!(". {} && {script}", env_sh.display());
+    let mut args = vec!["-i", "PATH=/usr/bin:/bin", home.as_str()];
+    args.extend_from_slice(vars);
+    args.extend(["sh", "-c", full.as_str()]);
+    run("env", &args)
+}
+
 #[test]
-fn angular_18_installs_with_node_20_and_runs() {
+fn node_angular_and_ai_tools_install_and_run() {
     let site = Site::layout();
-    for dir in ["packs/node/20", "packs/angular/18"] {
+    // ai-tools declares the LLM proxy it talks to.
+    std::fs::write(&site.policy, format!("{}network:\n  allow: [\"localhost:8443\"]\n", std::fs::read_to_string(&site.policy).unwrap())).unwrap();
+    for dir in ["packs/node/20", "packs/angular/18", "packs/ai-tools/1"] {
         site.env.ok(&["-q", "pack", "publish", workspace().join(dir).to_str().unwrap(), "--to", &site.store, "--key", &site.key]);
     }
     site.ok(&["install", "angular@18"]);
-    let env_sh = site.toolpacks.join("env.sh");
-    // A clean PATH: the tools must come from the packs, not from the machine.
-    let script = format!(". {} && node --version && npm --version && ng version", env_sh.display());
-    let out = run("env", &["-i", "PATH=/usr/bin:/bin", &format!("HOME={}", site.env.path().join("home").display()), "sh", "-c", &script]);
+    let out = in_sandbox(&site, &[], "node --version && npm --version && ng version");
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("v20.18.0"), "node comes from the node@20 pack:\n{out}");
     assert!(lines.next().is_some_and(|v| v.starts_with("10.")), "npm 10 from the node pack:\n{out}");
     assert!(out.contains("Angular CLI: 18.2.21") && out.contains("Node: 20.18.0"), "{out}");
-    let state = site.state();
-    assert_eq!(state["packs"]["node"]["requested"], serde_json::Value::Null, "node came in as a dependency");
+    assert_eq!(site.state()["packs"]["node"]["requested"], serde_json::Value::Null, "node came in as a dependency");
+
+    site.ok(&["install", "ai-tools"]);
+    let out = in_sandbox(&site, &[], "claude --version && codex --version && echo \"$ANTHROPIC_BASE_URL $OPENAI_BASE_URL\"");
+    assert!(out.contains("2.1.328 (Claude Code)") && out.contains("codex-cli 0.169.0"), "{out}");
+    assert!(out.contains("http://localhost:8443 http://localhost:8443/v1"), "the proxy default:\n{out}");
+    let out = in_sandbox(&site, &["AIBOX_LLM_PROXY=https://llm.internal"], "echo \"$ANTHROPIC_BASE_URL $OPENAI_BASE_URL\"");
+    assert_eq!(out.trim(), "https://llm.internal https://llm.internal/v1", "the site's proxy wins");
 }

@@ -11,6 +11,7 @@ pub mod schema;
 pub mod server_json;
 
 pub use manifest::{
+    EnvSegment, env_segments,
     Filesystem, Install, InstallMethod, ManifestError, McpPermissions, Network, PackKind,
     PackManifest, Resources, Security, Source, Transport,
 };

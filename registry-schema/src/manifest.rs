@@ -432,6 +432,12 @@ impl PackManifest {
         {
             return Err(("command", format!("`{command}`: a command is a path or a program name, without placeholders")));
         }
+        if self.kind() == PackKind::Tool {
+            for value in self.env.values() {
+                env_segments(value).map_err(|m| ("env", m))?;
+            }
+            return Ok(());
+        }
         let fields = [("args", self.args.iter().collect::<Vec<_>>()), ("env", self.env.values().collect()), ("headers", self.headers.values().collect())];
         for (field, values) in fields {
             for value in values {
@@ -446,6 +452,55 @@ impl PackManifest {
         }
         Ok(())
     }
+}
+
+/// A piece of a tool pack's `env` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvSegment<'a> {
+    /// Text as is (`${PACK_ROOT}` included: it is replaced by the pack's path).
+    Literal(&'a str),
+    /// `${NAME}` or `${NAME:-default}`: the variable from the user's environment when
+    /// `env.sh` is sourced, else the default (e.g. `${AIBOX_LLM_PROXY:-http://localhost:8443}`).
+    Variable {
+        /// The variable.
+        name: &'a str,
+        /// Its default.
+        default: Option<&'a str>,
+    },
+}
+
+/// Split a tool pack's `env` value into text and `${NAME[:-default]}` references. Defaults are
+/// plain text: no `$`, quotes, backquotes, backslashes or braces.
+pub fn env_segments(value: &str) -> Result<Vec<EnvSegment<'_>>, String> {
+    let mut out = Vec::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start..].find('}') else {
+            return Err(format!("`{value}`: unclosed `${{`"));
+        };
+        let inner = &rest[start + 2..start + len];
+        if start > 0 {
+            out.push(EnvSegment::Literal(&rest[..start]));
+        }
+        if inner == "PACK_ROOT" {
+            out.push(EnvSegment::Literal(&rest[start..=start + len]));
+        } else {
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            let name_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !name_ok || default.is_some_and(|d| d.contains(['$', '"', '\'', '`', '\\', '{'])) {
+                return Err(format!("`{value}`: `${{{inner}}}` is not ${{PACK_ROOT}}, ${{NAME}} or ${{NAME:-plain default}}"));
+            }
+            out.push(EnvSegment::Variable { name, default });
+        }
+        rest = &rest[start + len + 1..];
+    }
+    if !rest.is_empty() {
+        out.push(EnvSegment::Literal(rest));
+    }
+    Ok(out)
 }
 
 /// The placeholders a value of an MCP pack may use.
@@ -595,6 +650,16 @@ mod tests {
         assert!(parse("sources:\n  - npm: x@1\n    pypi: y==1\n").is_err());
         let err = parse("install:\n  method: brew\n").unwrap_err().to_string();
         assert!(err.contains("pack.yaml:6:") && err.contains("brew"), "{err}");
+    }
+
+    #[test]
+    fn tool_env_references() {
+        let segments = env_segments("${AIBOX_LLM_PROXY:-http://localhost:8443}/anthropic").unwrap();
+        assert_eq!(segments, [EnvSegment::Variable { name: "AIBOX_LLM_PROXY", default: Some("http://localhost:8443") }, EnvSegment::Literal("/anthropic")]);
+        assert_eq!(env_segments("${PACK_ROOT}/lib").unwrap(), [EnvSegment::Literal("${PACK_ROOT}"), EnvSegment::Literal("/lib")]);
+        assert!(parse("env:\n  X: \"${Y:-$(rm -rf /)}\"\n").is_err());
+        assert!(parse("env:\n  X: \"${1BAD}\"\n").is_err());
+        assert!(parse("env:\n  X: \"${HOME}/.m2\"\n").is_ok());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use walkdir::WalkDir;
@@ -117,6 +117,7 @@ pub fn write_layer(root: &Path, prefix: &str, out: &Path, mtime: u64, level: i32
         append_dir(&mut tar, &acc, mtime).map_err(io_err(out))?;
         entries += 1;
     }
+    let mut hardlinks: std::collections::HashMap<(u64, u64), String> = std::collections::HashMap::new();
     let walk = WalkDir::new(root).follow_links(false).sort_by(|a, b| a.file_name().cmp(b.file_name())).min_depth(1);
     for entry in walk {
         let entry = entry.map_err(|e| LayerError::Io { path: root.display().to_string(), source: e.into() })?;
@@ -132,6 +133,17 @@ pub fn write_layer(root: &Path, prefix: &str, out: &Path, mtime: u64, level: i32
         } else {
             let meta = entry.metadata().map_err(|e| LayerError::Io { path: rel.display().to_string(), source: e.into() })?;
             let mode = if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
+            // A file linked more than once in the tree is stored once; the others are hard links
+            // to its first path (in walk order, so the layer stays deterministic).
+            if meta.nlink() > 1 {
+                if let Some(first) = hardlinks.get(&(meta.dev(), meta.ino())) {
+                    let mut header = header(tar::EntryType::Link, mode, 0, mtime);
+                    tar.append_link(&mut header, &name, first).map_err(io_err(entry.path()))?;
+                    entries += 1;
+                    continue;
+                }
+                hardlinks.insert((meta.dev(), meta.ino()), name.clone());
+            }
             let mut header = header(tar::EntryType::Regular, mode, meta.len(), mtime);
             let f = File::open(entry.path()).map_err(io_err(entry.path()))?;
             tar.append_data(&mut header, &name, f).map_err(io_err(entry.path()))?;

@@ -286,6 +286,11 @@ fn install_npm(pack_dir: &Path, spec: &str, dest: &Path) -> Result<(), String> {
                 pinned.as_deref().unwrap_or("nothing")
             ));
         }
+        // One `npm ci` installs the whole locked tree for every npm source of the pack.
+        let installed = std::fs::read(dest.join(NPM_LOCK)).ok() == std::fs::read(&lock).ok() && dest.join("node_modules").is_dir();
+        if installed {
+            return Ok(());
+        }
         for file in ["package.json", NPM_LOCK] {
             std::fs::copy(pack_dir.join(file), dest.join(file)).map_err(|e| format!("copying {file}: {e}"))?;
         }
