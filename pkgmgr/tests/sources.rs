@@ -131,3 +131,39 @@ fn a_wrong_pin_names_both_hashes_and_builds_nothing() {
     let stderr = common::fails(c, &["pack", "build", dir.to_str().unwrap(), "-o", "oci:./out"]);
     assert!(stderr.contains("UPSTREAM_PREFIX=MIRROR_PREFIX"), "{stderr}");
 }
+
+#[test]
+fn per_platform_sources_and_build_steps_without_network() {
+    let site = Site::layout();
+    let served = site.env.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    for arch in ["amd64", "arm64"] {
+        std::fs::write(served.join(format!("tool-{arch}")), format!("#!/bin/sh\necho {arch}\n")).unwrap();
+    }
+    let server = HttpServer::start(&served);
+    let dir = site.env.path().join("src/tool");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut yaml = String::from("name: tool\nversion: 1.0.0\ndescription: d\nmaintainer: m\nplatforms: [linux/amd64, linux/arm64]\npath: [bin]\nsources:\n");
+    for arch in ["amd64", "arm64"] {
+        yaml.push_str(&format!("  - url: https://dl.example.invalid/tool-{arch}\n    sha256: {}\n    platform: linux/{arch}\n    dest: bin\n", sha256(&served.join(format!("tool-{arch}")))));
+    }
+    yaml.push_str("build:\n  - cd \"$PACK_ROOT/bin\" && mv tool-* tool && echo \"$PACK_PLATFORM\" > \"$PACK_ROOT/platform\"\n");
+    std::fs::write(dir.join("pack.yaml"), &yaml).unwrap();
+    let aibox = || {
+        let mut c = site.aibox();
+        c.env("AIBOX_SOURCE_MIRRORS", format!("https://dl.example.invalid/=http://127.0.0.1:{}/", server.port)).env("XDG_CACHE_HOME", site.env.path().join("cache"));
+        c
+    };
+    // Built for arm64 on this machine: the arm64 download, and the step saw the platform.
+    common::ok(aibox(), &["-q", "pack", "publish", dir.to_str().unwrap(), "--platform", "linux/arm64", "--to", &site.store, "--key", &site.key]);
+    site.ok(&["install", "tool"]);
+    assert_eq!(run(site.toolpacks.join("tool/current/bin/tool").to_str().unwrap(), &[]).trim(), "arm64");
+    assert_eq!(std::fs::read_to_string(site.toolpacks.join("tool/current/platform")).unwrap().trim(), "linux/arm64");
+    // The step above ran; one that reaches for the network fails unless the recipe declares it.
+    let fetch = format!("python3 -c \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{}/tool-amd64', timeout=5)\"", server.port);
+    std::fs::write(dir.join("pack.yaml"), format!("{yaml}  - {fetch}\n")).unwrap();
+    let stderr = common::fails(aibox(), &["pack", "build", dir.to_str().unwrap(), "-o", "oci:./out-net"]);
+    assert!(stderr.contains("build steps have no network") && stderr.contains("build_network"), "{stderr}");
+    std::fs::write(dir.join("pack.yaml"), format!("{yaml}  - {fetch}\nbuild_network: true\n")).unwrap();
+    common::ok(aibox(), &["pack", "build", dir.to_str().unwrap(), "-o", "oci:./out-net"]);
+}

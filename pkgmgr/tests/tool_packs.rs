@@ -27,10 +27,11 @@ fn node_angular_and_ai_tools_install_and_run() {
         site.env.ok(&["-q", "pack", "publish", workspace().join(dir).to_str().unwrap(), "--to", &site.store, "--key", &site.key]);
     }
     site.ok(&["install", "angular@18"]);
-    let out = in_sandbox(&site, &[], "node --version && npm --version && ng version");
+    let out = in_sandbox(&site, &[], "node --version && npm --version && yarn --version && ng version");
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("v20.18.0"), "node comes from the node@20 pack:\n{out}");
     assert!(lines.next().is_some_and(|v| v.starts_with("10.")), "npm 10 from the node pack:\n{out}");
+    assert_eq!(lines.next(), Some("1.22.22"), "yarn 1.22 from the node pack:\n{out}");
     assert!(out.contains("Angular CLI: 18.2.21") && out.contains("Node: 20.18.0"), "{out}");
     assert_eq!(site.state()["packs"]["node"]["requested"], serde_json::Value::Null, "node came in as a dependency");
 
@@ -40,4 +41,28 @@ fn node_angular_and_ai_tools_install_and_run() {
     assert!(out.contains("http://localhost:8443 http://localhost:8443/v1"), "the proxy default:\n{out}");
     let out = in_sandbox(&site, &["AIBOX_LLM_PROXY=https://llm.internal"], "echo \"$ANTHROPIC_BASE_URL $OPENAI_BASE_URL\"");
     assert_eq!(out.trim(), "https://llm.internal https://llm.internal/v1", "the site's proxy wins");
+}
+
+#[test]
+fn every_recipe_lints_with_its_dependencies_resolved() {
+    let site = Site::layout();
+    site.publish("hello", "1.0.0", ""); // a store that exists but holds none of the dependencies
+    let mut dirs: Vec<String> = Vec::new();
+    for group in ["packs", "mcp-packs"] {
+        for entry in walkdir::WalkDir::new(workspace().join(group)).min_depth(1).max_depth(2) {
+            let entry = entry.unwrap();
+            if entry.path().join("pack.yaml").is_file() {
+                dirs.push(entry.path().display().to_string());
+            }
+        }
+    }
+    assert!(dirs.len() >= 10, "the seven recipes, node's MCP packs and hello: {dirs:?}");
+    let mut args = vec!["--json", "pack", "lint", "--deps-in", site.store.as_str()];
+    args.extend(dirs.iter().map(String::as_str));
+    let out = common::json(&site.env.ok(&args));
+    assert!(out["packs"].as_array().unwrap().iter().all(|p| p["ok"] == true), "{out}");
+    // Alone, angular's node@20 is nowhere to be found.
+    let angular = workspace().join("packs/angular/18");
+    let stderr = site.env.fails(&["pack", "lint", "--deps-in", &site.store, angular.to_str().unwrap()]);
+    assert!(stderr.contains("depends on node@20"), "{stderr}");
 }

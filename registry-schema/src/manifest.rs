@@ -65,9 +65,13 @@ pub struct PackManifest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<Source>,
     /// Shell steps run on the build host after sources are placed, with `$PACK_ROOT` set to the
-    /// staging tree.
+    /// staging tree (and `$PACK_PLATFORM` to the platform built for). They run without network
+    /// unless `build_network` is true.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub build: Vec<String>,
+    /// The build steps need the network (e.g. coursier fetching from a repository).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub build_network: bool,
 
     /// MCP: the server executable. Makes this an MCP pack. A path with a `/` is relative to the
     /// pack root (or absolute); a bare name (`node`, `python3`) is looked up on the PATH of the
@@ -246,6 +250,9 @@ pub struct Source {
     /// Leading path components dropped when extracting an archive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strip_components: Option<u32>,
+    /// Only for this platform (`linux/amd64`, `linux/arm64`): per-architecture downloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 /// How an MCP server is reached.
@@ -403,6 +410,16 @@ impl PackManifest {
         }
         for source in &self.sources {
             check_source(source).map_err(|m| ("sources", m))?;
+            if let Some(platform) = &source.platform
+                && !self.platforms.contains(platform)
+            {
+                return Err(("sources", format!("a source for `{platform}`, which `platforms` does not list")));
+            }
+        }
+        // Per-platform downloads must cover every platform the pack claims.
+        let covered: Vec<&String> = self.sources.iter().filter_map(|s| s.platform.as_ref()).collect();
+        if let Some(missing) = self.platforms.iter().find(|p| !covered.is_empty() && !covered.contains(p)) {
+            return Err(("sources", format!("`platforms` lists `{missing}`, but no source is for it while other platforms have their own")));
         }
         self.validate_mcp()
     }
@@ -673,6 +690,9 @@ mod tests {
         assert_eq!(split_pypi_spec("mcp-server-git>=1"), None);
         assert_eq!(split_pypi_spec("x==1; rm -rf /"), None);
         assert!(parse("sources:\n  - npm: left-pad@latest\n").unwrap_err().to_string().contains("exact version"));
+        let sha = "0".repeat(64);
+        assert!(parse(&format!("platforms: [linux/amd64]\nsources:\n  - url: https://x/a.tgz\n    sha256: {sha}\n    platform: linux/arm64\n")).is_err(), "a platform not listed");
+        assert!(parse(&format!("platforms: [linux/amd64, linux/arm64]\nsources:\n  - url: https://x/a.tgz\n    sha256: {sha}\n    platform: linux/amd64\n")).is_err(), "arm64 uncovered");
     }
 
     #[test]

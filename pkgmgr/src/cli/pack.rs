@@ -9,6 +9,7 @@ use super::{Printer, human_bytes, short};
 use aibox_pkgmgr::config::Settings;
 use aibox_pkgmgr::cosign::{self, PublicKey};
 use aibox_pkgmgr::pack::{self, BuildOptions, BuiltPack};
+use aibox_pkgmgr::resolve::{PackSpec, find_target};
 use aibox_pkgmgr::store::{self, RegistryConfig, Store, StoreLocation};
 use aibox_pkgmgr::{Digest, Error, PackRef, Result};
 
@@ -30,6 +31,10 @@ pub enum PackCommand {
         /// Pack folders (each holding pack.yaml).
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
+        /// Also check that every dependency resolves: among the packs linted, or in this store
+        /// (docker://HOST/NAMESPACE, oci:DIR, oci-archive:FILE).
+        #[arg(long, value_name = "STORE")]
+        deps_in: Option<String>,
     },
     /// Build a pack into a store (default: an OCI layout) without signing.
     Build {
@@ -92,6 +97,9 @@ pub struct BuildArgs {
     /// Value of the org.opencontainers.image.source annotation (default: the pack folder).
     #[arg(long)]
     source: Option<String>,
+    /// The platform to build for (picks per-platform sources) [default: this machine's].
+    #[arg(long)]
+    platform: Option<String>,
     /// zstd compression level of the layer.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     compression_level: i32,
@@ -100,7 +108,7 @@ pub struct BuildArgs {
 pub async fn run(cmd: PackCommand, settings: &Settings, printer: Printer) -> Result<()> {
     let registry = &settings.registry;
     match cmd {
-        PackCommand::Lint { dirs } => lint(&dirs, printer),
+        PackCommand::Lint { dirs, deps_in } => lint(&dirs, deps_in.as_deref(), registry, printer).await,
         PackCommand::Build { dir, output, build } => {
             let store = open_store_for_write(&output, registry).await?;
             let built = build_pack(&dir, &build, &settings.source_mirrors, printer)?;
@@ -164,11 +172,23 @@ pub async fn run(cmd: PackCommand, settings: &Settings, printer: Printer) -> Res
     }
 }
 
-fn lint(dirs: &[PathBuf], printer: Printer) -> Result<()> {
+async fn lint(dirs: &[PathBuf], deps_in: Option<&str>, registry: &RegistryConfig, printer: Printer) -> Result<()> {
+    let loaded: Vec<(PathBuf, Result<aibox_schema::PackManifest>)> = dirs.iter().map(|d| (d.clone(), pack::load(d))).collect();
+    let store = match deps_in {
+        Some(s) => Some(open_store(s, registry).await?),
+        None => None,
+    };
     let mut results = Vec::new();
     let mut first_error = None;
-    for dir in dirs {
-        match pack::load(dir) {
+    for (dir, manifest) in &loaded {
+        let checked = match manifest {
+            Ok(m) => match &store {
+                Some(store) => unresolved_dependency(m, &loaded, store.as_ref()).await.map(|()| m),
+                None => Ok(m),
+            },
+            Err(_) => Err(pack::load(dir).expect_err("it failed to load a moment ago")),
+        };
+        match checked {
             Ok(m) => {
                 printer.status("Checked", format!("{} {} ({})", m.name, m.version, dir.join("pack.yaml").display()));
                 results.push(json!({"path": dir.join("pack.yaml"), "ok": true, "name": m.name, "version": m.version}));
@@ -188,6 +208,18 @@ fn lint(dirs: &[PathBuf], printer: Printer) -> Result<()> {
         Some(e) if dirs.len() > 1 => Err(Error::Missing(format!("{} of {} packs failed lint; first: {e}", results.iter().filter(|r| r["ok"] == false).count(), dirs.len()))),
         Some(e) => Err(e),
     }
+}
+
+/// Every dependency of `m` is one of the packs linted or resolves in `store`.
+async fn unresolved_dependency(m: &aibox_schema::PackManifest, linted: &[(PathBuf, Result<aibox_schema::PackManifest>)], store: &dyn Store) -> Result<()> {
+    for dep in &m.depends {
+        let spec: PackSpec = dep.to_string().parse()?;
+        let local = linted.iter().filter_map(|(_, l)| l.as_ref().ok()).any(|l| l.name.as_str() == spec.name.as_str() && spec.req.matches(&l.semver()));
+        if !local && find_target(store, &spec).await.is_err() {
+            return Err(Error::Resolve(format!("{} {} depends on {dep}, which neither the packs linted nor {} provide", m.name, m.version, store.location())));
+        }
+    }
+    Ok(())
 }
 
 async fn publish(dir: &Path, to: &str, key: Option<&Path>, build: &BuildArgs, settings: &Settings, printer: Printer) -> Result<()> {
@@ -214,8 +246,11 @@ async fn publish(dir: &Path, to: &str, key: Option<&Path>, build: &BuildArgs, se
 
 fn build_pack(dir: &Path, args: &BuildArgs, mirrors: &[String], printer: Printer) -> Result<BuiltPack> {
     let mirrors = mirrors.iter().map(|m| m.parse()).collect::<std::result::Result<Vec<_>, String>>().map_err(|reason| Error::Build { pack: dir.to_owned(), reason })?;
-    let options = BuildOptions { source: args.source.clone(), compression_level: args.compression_level, fetch: pack::sources::Fetch::new(mirrors), ..BuildOptions::default() };
+    let options = BuildOptions { source: args.source.clone(), compression_level: args.compression_level, fetch: pack::sources::Fetch::new(mirrors), platform: args.platform.clone().unwrap_or_else(pack::build::host_platform), ..BuildOptions::default() };
     let built = pack::build(dir, &options)?;
+    for warning in &built.warnings {
+        printer.warn(warning);
+    }
     printer.status("Built", format!("{} {} ({} entries, {} layer {})", built.manifest.name, built.manifest.version, built.entries, human_bytes(built.layer.size), short(built.layer.digest.as_str())));
     Ok(built)
 }

@@ -26,12 +26,24 @@ pub struct BuildOptions {
     pub mtime: u64,
     /// Mirrors and the download cache for `url` sources.
     pub fetch: super::sources::Fetch,
+    /// The platform built for (`linux/amd64`): sources for other platforms are skipped.
+    pub platform: String,
+}
+
+/// This machine's platform, as OCI names it.
+pub fn host_platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!("{}/{arch}", std::env::consts::OS)
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
         let mtime = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-        Self { source: None, compression_level: 3, mtime, fetch: super::sources::Fetch::new(Vec::new()) }
+        Self { source: None, compression_level: 3, mtime, fetch: super::sources::Fetch::new(Vec::new()), platform: host_platform() }
     }
 }
 
@@ -48,6 +60,8 @@ pub struct BuiltPack {
     pub oci: RawManifest,
     /// Entries in the layer.
     pub entries: u64,
+    /// What the user should know about the build (e.g. steps not isolated from the network).
+    pub warnings: Vec<String>,
     _work: tempfile::TempDir,
 }
 
@@ -62,6 +76,7 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuiltPack> {
     let fail = |reason: String| Error::Build { pack: dir.to_owned(), reason };
     let work = tempfile::Builder::new().prefix("aibox-build-").tempdir().map_err(Error::io("cannot create a build directory in", std::env::temp_dir()))?;
     let root = dir.join("root");
+    let mut warnings = Vec::new();
     let tree = if manifest.sources.is_empty() && manifest.build.is_empty() {
         root
     } else {
@@ -71,8 +86,12 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuiltPack> {
             layer::check_tree(&root).map_err(|e| fail(layer_reason(&e, "root/")))?;
             copy_tree(&root, &staging).map_err(|e| fail(format!("copying root/: {e}")))?;
         }
-        super::sources::place_all(dir, &manifest.sources, &staging, work.path(), &options.fetch).map_err(fail)?;
-        run_build_steps(dir, &manifest.build, &staging).map_err(fail)?;
+        if !manifest.platforms.is_empty() && !manifest.platforms.contains(&options.platform) {
+            return Err(fail(format!("the pack is for {}, not {}", manifest.platforms.join(", "), options.platform)));
+        }
+        let sources: Vec<_> = manifest.sources.iter().filter(|s| s.platform.as_ref().is_none_or(|p| *p == options.platform)).cloned().collect();
+        super::sources::place_all(dir, &sources, &staging, work.path(), &options.fetch).map_err(fail)?;
+        warnings.extend(run_build_steps(dir, &manifest.build, &staging, &options.platform, manifest.build_network).map_err(fail)?);
         staging
     };
     if !tree.is_dir() {
@@ -111,7 +130,7 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuiltPack> {
     };
     let oci = RawManifest::new(serde_json::to_vec(&oci).expect("manifest serializes"));
     let layer_blob = Blob { digest: layer.digest, size: layer.size, data: BlobData::File(layer.path) };
-    Ok(BuiltPack { manifest, layer: layer_blob, config, oci, entries: layer.entries, _work: work })
+    Ok(BuiltPack { manifest, layer: layer_blob, config, oci, entries: layer.entries, warnings, _work: work })
 }
 
 fn descriptor(media_type: &str, blob: &Blob) -> OciDescriptor {
@@ -149,19 +168,39 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// Run `build` steps with `sh -ec`, in the pack folder, with `PACK_ROOT` set to the staging tree.
-fn run_build_steps(pack_dir: &Path, steps: &[String], staging: &Path) -> std::result::Result<(), String> {
+fn run_build_steps(pack_dir: &Path, steps: &[String], staging: &Path, platform: &str, network: bool) -> std::result::Result<Option<String>, String> {
+    // Without `build_network`, steps run in a network namespace of their own (no interfaces
+    // but loopback), so a recipe cannot fetch anything it did not pin as a source.
+    let isolate = !network && !steps.is_empty() && network_isolation_works();
+    let warning = (!network && !steps.is_empty() && !isolate)
+        .then(|| "build steps could not be cut off from the network here (`unshare --net` is not permitted); they ran with the host's network".to_owned());
     for (i, step) in steps.iter().enumerate() {
-        let output = Command::new("sh")
-            .arg("-ec")
+        let mut command = if isolate {
+            let mut c = Command::new("unshare");
+            c.args(["--net", "--map-root-user", "sh", "-ec"]);
+            c
+        } else {
+            let mut c = Command::new("sh");
+            c.arg("-ec");
+            c
+        };
+        let output = command
             .arg(step)
             .current_dir(pack_dir)
             .env("PACK_ROOT", staging)
+            .env("PACK_PLATFORM", platform)
             .output()
             .map_err(|e| format!("cannot run build step {}: {e}", i + 1))?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(format!("build step {} (`{step}`) failed with {}: {}", i + 1, output.status, stderr.trim()));
+            let hint = if isolate { " (build steps have no network; declare `build_network: true` if this one needs it)" } else { "" };
+            return Err(format!("build step {} (`{step}`) failed with {}{hint}: {}", i + 1, output.status, stderr.trim()));
         }
     }
-    Ok(())
+    Ok(warning)
+}
+
+/// Whether `unshare --net --map-root-user` can run here (root, or unprivileged user namespaces).
+fn network_isolation_works() -> bool {
+    Command::new("unshare").args(["--net", "--map-root-user", "true"]).output().is_ok_and(|o| o.status.success())
 }
