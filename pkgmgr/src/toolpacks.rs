@@ -258,6 +258,43 @@ impl Toolpacks {
     }
 }
 
+/// What became of a pack's cache directory (the mount point of its `aibox-<tool>-cache` volume).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state", content = "detail")]
+pub enum CacheDir {
+    /// Created now, owned like the home it is in.
+    Created,
+    /// Already there.
+    Exists,
+    /// Not created, and why (its user's home does not exist here, or no permission).
+    Skipped(String),
+}
+
+/// Create a cache directory declared by a pack, so the sandbox launcher can mount the volume
+/// there. Only inside a directory that exists other than `/` and `/home` (the image's user's
+/// home): aibox does not invent homes. New directories get the owner of that directory.
+pub fn prepare_cache(path: &Path) -> CacheDir {
+    use std::os::unix::fs::MetadataExt;
+    if path.is_dir() {
+        return CacheDir::Exists;
+    }
+    let Some(base) = path.ancestors().skip(1).find(|a| a.is_dir()) else { return CacheDir::Skipped("no parent directory exists".into()) };
+    if base == Path::new("/") || base == Path::new("/home") {
+        return CacheDir::Skipped(format!("{} does not exist here", path.ancestors().find(|a| a.parent() == Some(base)).unwrap_or(path).display()));
+    }
+    let owner = fs::metadata(base).map(|m| (m.uid(), m.gid())).ok();
+    if let Err(e) = fs::create_dir_all(path) {
+        return CacheDir::Skipped(format!("cannot create it: {e}"));
+    }
+    if let Some((uid, gid)) = owner {
+        for dir in path.ancestors().take_while(|a| *a != base) {
+            // Only root can give a directory away; anyone else already owns what they made.
+            let _ = std::os::unix::fs::chown(dir, Some(uid), Some(gid));
+        }
+    }
+    CacheDir::Created
+}
+
 /// Shell syntax for [`Toolpacks::env_script`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shell {
@@ -305,6 +342,18 @@ fn is_env_name(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::Shell;
+
+    #[test]
+    fn caches_only_inside_existing_homes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("dev/.m2/repository");
+        std::fs::create_dir_all(dir.path().join("dev")).unwrap();
+        assert_eq!(super::prepare_cache(&cache), super::CacheDir::Created);
+        assert!(cache.is_dir());
+        assert_eq!(super::prepare_cache(&cache), super::CacheDir::Exists);
+        assert!(matches!(super::prepare_cache(std::path::Path::new("/home/nobody-aibox-test/.npm")), super::CacheDir::Skipped(_)));
+        assert!(!std::path::Path::new("/home/nobody-aibox-test").exists());
+    }
 
     #[test]
     fn quoting_never_lets_a_value_out() {

@@ -167,3 +167,26 @@ fn per_platform_sources_and_build_steps_without_network() {
     std::fs::write(dir.join("pack.yaml"), format!("{yaml}  - {fetch}\nbuild_network: true\n")).unwrap();
     common::ok(aibox(), &["pack", "build", dir.to_str().unwrap(), "-o", "oci:./out-net"]);
 }
+
+#[test]
+fn deb_sources_extract_a_debian_package() {
+    aibox_test_harness::require("apt-get");
+    let candidate = || run("apt-cache", &["policy", "hello"]).lines().find_map(|l| l.trim().strip_prefix("Candidate: ").map(str::to_owned)).filter(|c| c != "(none)");
+    let version = candidate().or_else(|| {
+        run("apt-get", &["update", "-qq"]);
+        candidate()
+    });
+    let version = version.expect("Debian's `hello` package is in the archive");
+    let site = Site::layout();
+    let dir = site.env.path().join("src/hello-deb");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pack.yaml"), format!("name: hello-deb\nversion: 1.0.0\ndescription: d\nmaintainer: m\npath: [bin]\nsources:\n  - deb: hello={version}\n    strip_components: 1\n")).unwrap();
+    site.env.ok(&["-q", "pack", "publish", dir.to_str().unwrap(), "--to", &site.store, "--key", &site.key]);
+    site.ok(&["install", "hello-deb"]);
+    let out = run(site.toolpacks.join("hello-deb/current/bin/hello").to_str().unwrap(), &[]);
+    assert_eq!(out.trim(), "Hello, world!");
+    // A wrong pin is refused with both hashes.
+    std::fs::write(dir.join("pack.yaml"), format!("name: hello-deb\nversion: 1.0.1\ndescription: d\nmaintainer: m\nsources:\n  - deb: hello={version}\n    sha256: {}\n", "1".repeat(64))).unwrap();
+    let stderr = site.env.fails(&["pack", "build", dir.to_str().unwrap(), "-o", "oci:./out"]);
+    assert!(stderr.contains(&"1".repeat(64)) && stderr.contains("has sha256"), "{stderr}");
+}

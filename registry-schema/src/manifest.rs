@@ -582,6 +582,12 @@ fn check_source(source: &Source) -> Result<(), String> {
     if let Some(spec) = &source.pypi {
         split_pypi_spec(spec).ok_or_else(|| format!("pypi source `{spec}`: expected <name>==<exact version>, e.g. mcp-server-git==2026.10.19"))?;
     }
+    if let Some(spec) = &source.deb {
+        split_deb_spec(spec).ok_or_else(|| format!("deb source `{spec}`: expected <package>=<exact version>, e.g. hello=2.10-3"))?;
+    }
+    if source.url.is_none() && source.deb.is_none() && source.strip_components.is_some() {
+        return Err("`strip_components` is for `url` and `deb` sources".into());
+    }
     if let Some(dest) = &source.dest {
         check_relative(dest)?;
     }
@@ -593,6 +599,14 @@ pub fn split_npm_spec(spec: &str) -> Option<(&str, &str)> {
     let at = spec.get(1..)?.rfind('@')? + 1;
     let (name, version) = (&spec[..at], &spec[at + 1..]);
     (!name.is_empty() && semver::Version::parse(version).is_ok()).then_some((name, version))
+}
+
+/// `hello=2.10-3` → (`hello`, `2.10-3`): a Debian package at an exact version.
+pub fn split_deb_spec(spec: &str) -> Option<(&str, &str)> {
+    let (name, version) = spec.split_once('=')?;
+    let name_ok = name.len() > 1 && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+    let version_ok = version.chars().next().is_some_and(|c| c.is_ascii_digit()) && version.chars().all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c));
+    (name_ok && version_ok).then_some((name, version))
 }
 
 /// `name==1.2.3` → (`name`, `1.2.3`).
@@ -689,6 +703,10 @@ mod tests {
         assert_eq!(split_pypi_spec("mcp-server-git==2026.10.19"), Some(("mcp-server-git", "2026.10.19")));
         assert_eq!(split_pypi_spec("mcp-server-git>=1"), None);
         assert_eq!(split_pypi_spec("x==1; rm -rf /"), None);
+        assert_eq!(split_deb_spec("hello=2.10-3"), Some(("hello", "2.10-3")));
+        assert_eq!(split_deb_spec("libc6=2.36-9+deb12u4"), Some(("libc6", "2.36-9+deb12u4")));
+        assert_eq!(split_deb_spec("hello"), None);
+        assert_eq!(split_deb_spec("hello=$(x)"), None);
         assert!(parse("sources:\n  - npm: left-pad@latest\n").unwrap_err().to_string().contains("exact version"));
         let sha = "0".repeat(64);
         assert!(parse(&format!("platforms: [linux/amd64]\nsources:\n  - url: https://x/a.tgz\n    sha256: {sha}\n    platform: linux/arm64\n")).is_err(), "a platform not listed");

@@ -141,7 +141,10 @@ fn report(outcomes: &[PackOutcome], printer: Printer, global: &Settings) {
         let size = if o.bytes > 0 { format!(", {}", human_bytes(o.bytes)) } else { String::new() };
         printer.status(verb, format!("{} {} ({}{size}) in {}", o.name, o.version, short(&o.digest), o.path.display()));
         for (volume, path) in &o.caches {
-            printer.status("Cache", format!("volume {volume} -> {path}"));
+            match aibox_pkgmgr::toolpacks::prepare_cache(std::path::Path::new(path)) {
+                aibox_pkgmgr::toolpacks::CacheDir::Skipped(why) => printer.status("Cache", format!("volume {volume} -> {path} (not created: {why})")),
+                _ => printer.status("Cache", format!("volume {volume} -> {path}")),
+            }
         }
     }
     if outcomes.iter().any(|o| o.action != "already-installed") {

@@ -15,6 +15,10 @@
 //!   format) pins the whole tree (`--require-hashes`); without one, pip resolves and a
 //!   `requirements.lock` with the sha256 of every wheel is written into the pack.
 //!
+//! - `deb: <package>=<exact version>`: fetched with the build host's `apt-get download` (apt
+//!   checks it against the signed archive index; a `sha256` pins it further), and its files
+//!   extracted into `dest` (`strip_components` applies to its `./usr/...` paths).
+//!
 //! Registries and mirrors come from the tools' own settings (`npm_config_registry`,
 //! `PIP_INDEX_URL`, their config files), so a build inside a site uses the site's mirror.
 
@@ -22,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use aibox_schema::Source;
-use aibox_schema::manifest::{split_npm_spec, split_pypi_spec};
+use aibox_schema::manifest::{split_deb_spec, split_npm_spec, split_pypi_spec};
 
 use crate::digest::digest_file;
 
@@ -89,8 +93,8 @@ pub fn place_all(pack_dir: &Path, sources: &[Source], staging: &Path, work: &Pat
             install_npm(pack_dir, spec, &dest)?;
         } else if let Some(spec) = &source.pypi {
             install_pypi(pack_dir, spec, &dest, work)?;
-        } else if let Some(deb) = &source.deb {
-            return Err(format!("deb source `{deb}`: Debian package sources are not supported by this build of aibox yet"));
+        } else if let Some(spec) = &source.deb {
+            install_deb(spec, source.sha256.as_deref(), &dest, work, source.strip_components.unwrap_or(0))?;
         }
     }
     Ok(())
@@ -266,6 +270,36 @@ fn unzip(file: &Path, dest: &Path, strip: u32) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn install_deb(spec: &str, sha256: Option<&str>, dest: &Path, work: &Path, strip: u32) -> Result<(), String> {
+    let (name, _) = split_deb_spec(spec).ok_or_else(|| format!("deb source `{spec}`: expected <package>=<exact version>"))?;
+    let dir = work.join(format!("deb-{name}"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    run(Command::new("apt-get").args(["download", "-q", spec]).current_dir(&dir), "apt-get download")?;
+    let file = std::fs::read_dir(&dir)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .ok_or_else(|| format!("apt-get download {spec} left no .deb"))?;
+    if let Some(expected) = sha256 {
+        let (digest, _) = digest_file(&file).map_err(|e| e.to_string())?;
+        if digest.hex() != expected {
+            return Err(format!("deb source {spec} has sha256 {}, but pack.yaml pins {expected}; nothing was built", digest.hex()));
+        }
+    }
+    let mut child = Command::new("dpkg-deb")
+        .arg("--fsys-tarfile")
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run dpkg-deb (is it installed on the build host?): {e}"))?;
+    let stdout = child.stdout.take().ok_or("dpkg-deb gave no output")?;
+    let unpacked = untar(stdout, dest, strip);
+    let status = child.wait().map_err(|e| e.to_string())?;
+    unpacked.map_err(|e| format!("deb source {spec}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("dpkg-deb --fsys-tarfile {} failed with {status}", file.display())) }
 }
 
 fn install_npm(pack_dir: &Path, spec: &str, dest: &Path) -> Result<(), String> {
