@@ -598,13 +598,18 @@ fn check_source(source: &Source) -> Result<(), String> {
 pub fn split_npm_spec(spec: &str) -> Option<(&str, &str)> {
     let at = spec.get(1..)?.rfind('@')? + 1;
     let (name, version) = (&spec[..at], &spec[at + 1..]);
-    (!name.is_empty() && semver::Version::parse(version).is_ok()).then_some((name, version))
+    // A name never starts like an option (`--registry=...`): specs go to npm's command line.
+    let name_ok = name.starts_with(|c: char| c == '@' || c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "@/._-~".contains(c));
+    (name_ok && semver::Version::parse(version).is_ok()).then_some((name, version))
 }
 
 /// `hello=2.10-3` → (`hello`, `2.10-3`): a Debian package at an exact version.
 pub fn split_deb_spec(spec: &str) -> Option<(&str, &str)> {
     let (name, version) = spec.split_once('=')?;
-    let name_ok = name.len() > 1 && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+    let name_ok = name.len() > 1
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
     let version_ok = version.chars().next().is_some_and(|c| c.is_ascii_digit()) && version.chars().all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c));
     (name_ok && version_ok).then_some((name, version))
 }
@@ -612,7 +617,7 @@ pub fn split_deb_spec(spec: &str) -> Option<(&str, &str)> {
 /// `name==1.2.3` → (`name`, `1.2.3`).
 pub fn split_pypi_spec(spec: &str) -> Option<(&str, &str)> {
     let (name, version) = spec.split_once("==")?;
-    let ok = !name.is_empty()
+    let ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && !version.is_empty()
         && version.chars().all(|c| c.is_ascii_alphanumeric() || "._+!".contains(c));
@@ -707,6 +712,9 @@ mod tests {
         assert_eq!(split_deb_spec("libc6=2.36-9+deb12u4"), Some(("libc6", "2.36-9+deb12u4")));
         assert_eq!(split_deb_spec("hello"), None);
         assert_eq!(split_deb_spec("hello=$(x)"), None);
+        assert_eq!(split_deb_spec("-o=1"), None, "never an option");
+        assert_eq!(split_npm_spec("--registry=x@1.0.0"), None);
+        assert_eq!(split_pypi_spec("-r==1"), None);
         assert!(parse("sources:\n  - npm: left-pad@latest\n").unwrap_err().to_string().contains("exact version"));
         let sha = "0".repeat(64);
         assert!(parse(&format!("platforms: [linux/amd64]\nsources:\n  - url: https://x/a.tgz\n    sha256: {sha}\n    platform: linux/arm64\n")).is_err(), "a platform not listed");

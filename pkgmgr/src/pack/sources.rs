@@ -230,6 +230,16 @@ fn untar(reader: impl std::io::Read, dest: &Path, strip: u32) -> Result<(), Stri
         let path = entry.path().map_err(|e| e.to_string())?.into_owned();
         let Some(rel) = stripped(&path, strip)? else { continue };
         let to = dest.join(&rel);
+        // Never write through a symlink the archive made, never make one that leaves the tree.
+        if rel.ancestors().skip(1).any(|a| !a.as_os_str().is_empty() && dest.join(a).symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())) {
+            return Err(format!("archive entry `{}` would be written through a symlink", path.display()));
+        }
+        if entry.header().entry_type().is_symlink() {
+            let target = entry.link_name().map_err(|e| e.to_string())?.unwrap_or_default();
+            if !crate::pack::layer::symlink_stays_inside(&rel, &target) {
+                return Err(format!("archive symlink `{}` -> `{}` points outside the tree", path.display(), target.display()));
+            }
+        }
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }
@@ -419,6 +429,44 @@ mod tests {
         assert_eq!(stripped(Path::new("jdk-21/"), 1).unwrap(), None);
         assert!(stripped(Path::new("../etc/passwd"), 0).is_err());
         assert!(stripped(Path::new("/etc/passwd"), 1).is_err());
+    }
+
+    /// A tar with the given (path, symlink target or file content) entries.
+    fn tar_of(entries: &[(&str, Option<&str>, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, link, content) in entries {
+            let mut h = tar::Header::new_gnu();
+            match link {
+                Some(target) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    b.append_link(&mut h, path, target).unwrap();
+                }
+                None => {
+                    h.set_size(content.len() as u64);
+                    h.set_mode(0o644);
+                    b.append_data(&mut h, path, content.as_bytes()).unwrap();
+                }
+            }
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn archives_cannot_escape_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let evil = outside.path().display().to_string();
+        let escaping = tar_of(&[("top/link", Some(evil.as_str()), ""), ("top/link/owned", None, "x")]);
+        assert!(untar(&escaping[..], dir.path(), 1).unwrap_err().contains("points outside"));
+        let climbing = tar_of(&[("top/up", Some("../.."), "")]);
+        assert!(untar(&climbing[..], dir.path(), 1).is_err());
+        let inside = tar_of(&[("top/lib/real", None, "x"), ("top/bin/alias", Some("../lib/real"), ""), ("top/bin/alias2", Some("alias"), "")]);
+        untar(&inside[..], dir.path(), 1).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join("bin/alias")).unwrap(), "x");
+        let through = tar_of(&[("top/d", Some("lib"), ""), ("top/d/new", None, "y")]);
+        assert!(untar(&through[..], dir.path(), 1).unwrap_err().contains("through a symlink"));
+        assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none(), "nothing written outside");
     }
 
     #[test]
