@@ -289,7 +289,8 @@ pub fn prepare_cache(path: &Path) -> CacheDir {
     if let Some((uid, gid)) = owner {
         for dir in path.ancestors().take_while(|a| *a != base) {
             // Only root can give a directory away; anyone else already owns what they made.
-            let _ = std::os::unix::fs::chown(dir, Some(uid), Some(gid));
+            // lchown: a symlink swapped in meanwhile is not followed.
+            let _ = std::os::unix::fs::lchown(dir, Some(uid), Some(gid));
         }
     }
     CacheDir::Created
@@ -317,7 +318,7 @@ impl Shell {
                 aibox_schema::EnvSegment::Variable { name, default } => out.push_str(&match (self, default) {
                     (Shell::Posix, Some(d)) => format!("\"${{{name}:-{d}}}\""),
                     (Shell::Posix, None) => format!("\"${{{name}}}\""),
-                    (Shell::Fish, Some(d)) => format!("(if set -q {name}; and test -n \"${name}\"; echo ${name}; else; echo {}; end)", self.quote(d)),
+                    (Shell::Fish, Some(d)) => format!("(if set -q {name}; and test -n \"${name}\"; printf '%s' \"${name}\"; else; printf '%s' {}; end)", self.quote(d)),
                     (Shell::Fish, None) => format!("\"${name}\""),
                 }),
             }

@@ -65,4 +65,18 @@ fn every_recipe_lints_with_its_dependencies_resolved() {
     let angular = workspace().join("packs/angular/18");
     let stderr = site.env.fails(&["pack", "lint", "--deps-in", &site.store, angular.to_str().unwrap()]);
     assert!(stderr.contains("depends on node@20"), "{stderr}");
+
+    // An npm source without its lock is not a pinned recipe; a pack cannot claim a platform its
+    // dependency lacks; npm content cannot be built for another platform.
+    let loose = site.env.path().join("loose");
+    std::fs::create_dir_all(&loose).unwrap();
+    std::fs::write(loose.join("pack.yaml"), "name: loose\nversion: 1.0.0\ndescription: d\nmaintainer: m\nplatforms: [linux/amd64, linux/arm64]\ndepends: [node@20]\nsources:\n  - npm: left-pad@1.3.0\n").unwrap();
+    let node = workspace().join("packs/node/20");
+    let stderr = site.env.fails(&["pack", "lint", loose.to_str().unwrap()]);
+    assert!(stderr.contains("not pinned") && stderr.contains("package-lock.json"), "{stderr}");
+    std::fs::write(loose.join("package-lock.json"), "{}").unwrap();
+    let stderr = site.env.fails(&["pack", "lint", loose.to_str().unwrap(), node.to_str().unwrap()]);
+    assert!(stderr.contains("is not built for linux/arm64"), "{stderr}");
+    let stderr = site.env.fails(&["pack", "build", loose.to_str().unwrap(), "--platform", "linux/arm64", "-o", "oci:./never"]);
+    assert!(stderr.contains("build this pack on a linux/arm64 host"), "{stderr}");
 }

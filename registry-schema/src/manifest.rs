@@ -394,12 +394,17 @@ impl PackManifest {
         }
         for (volume, path) in &self.caches {
             let tool = volume.strip_prefix("aibox-").and_then(|v| v.strip_suffix("-cache"));
-            if tool.is_none_or(str::is_empty) {
-                return Err(("caches", format!("`{volume}`: cache volumes are named aibox-<tool>-cache")));
+            let tool_ok = tool.is_some_and(|t| t.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) && t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c)));
+            if !tool_ok {
+                return Err(("caches", format!("`{volume}`: cache volumes are named aibox-<tool>-cache, <tool> in lowercase letters, digits, `.`, `_` and `-`")));
             }
             let p = Path::new(path);
             if !p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
                 return Err(("caches", format!("`{path}`: a cache path is absolute, without `..`")));
+            }
+            let under = ["/home/", "/root/", "/var/cache/", "/cache/"].iter().any(|prefix| path.starts_with(prefix) && path.len() > prefix.len());
+            if !under {
+                return Err(("caches", format!("`{path}`: a cache lives in a home (/home/USER/...) or under /var/cache")));
             }
         }
         for platform in &self.platforms {
@@ -585,6 +590,14 @@ fn check_source(source: &Source) -> Result<(), String> {
     if let Some(spec) = &source.deb {
         split_deb_spec(spec).ok_or_else(|| format!("deb source `{spec}`: expected <package>=<exact version>, e.g. hello=2.10-3"))?;
     }
+    if (source.npm.is_some() || source.pypi.is_some()) && source.sha256.is_some() {
+        return Err("npm and PyPI sources are pinned by their lock beside pack.yaml (package-lock.json, requirements.lock), not `sha256`".into());
+    }
+    if let Some(h) = source.sha256.as_ref().filter(|_| source.deb.is_some())
+        && (h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()))
+    {
+        return Err(format!("`{h}` is not a lowercase hex sha256"));
+    }
     if source.url.is_none() && source.deb.is_none() && source.strip_components.is_some() {
         return Err("`strip_components` is for `url` and `deb` sources".into());
     }
@@ -678,6 +691,9 @@ mod tests {
         let err = parse("caches:\n  maven: /home/dev/.m2\n").unwrap_err().to_string();
         assert!(err.starts_with("pack.yaml:5:1: field `caches`") && err.contains("aibox-<tool>-cache"), "{err}");
         assert!(parse("caches:\n  aibox-maven-cache: /home/dev/.m2\n").is_ok());
+        assert!(parse("caches:\n  aibox-a/b c-cache: /home/dev/.x\n").is_err(), "not a volume name");
+        assert!(parse("caches:\n  aibox-x-cache: /usr/bin\n").is_err(), "not a cache place");
+        assert!(parse("sources:\n  - npm: left-pad@1.3.0\n    sha256: 0000000000000000000000000000000000000000000000000000000000000000\n").is_err());
         assert!(parse("path: [/usr/bin]\n").is_err());
         assert!(parse("path: [../x]\n").is_err());
         assert!(parse("platforms: [amd64]\n").is_err());

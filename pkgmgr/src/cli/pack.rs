@@ -174,19 +174,20 @@ pub async fn run(cmd: PackCommand, settings: &Settings, printer: Printer) -> Res
 
 async fn lint(dirs: &[PathBuf], deps_in: Option<&str>, registry: &RegistryConfig, printer: Printer) -> Result<()> {
     let loaded: Vec<(PathBuf, Result<aibox_schema::PackManifest>)> = dirs.iter().map(|d| (d.clone(), pack::load(d))).collect();
+    let locals: Vec<aibox_schema::PackManifest> = loaded.iter().filter_map(|(_, m)| m.as_ref().ok().cloned()).collect();
     let store = match deps_in {
         Some(s) => Some(open_store(s, registry).await?),
         None => None,
     };
     let mut results = Vec::new();
     let mut first_error = None;
-    for (dir, manifest) in &loaded {
+    for (dir, manifest) in loaded {
         let checked = match manifest {
-            Ok(m) => match &store {
-                Some(store) => unresolved_dependency(m, &loaded, store.as_ref()).await.map(|()| m),
-                None => Ok(m),
+            Ok(m) => match recipe_problems(&dir, &m, &locals, store.as_deref()).await {
+                Ok(()) => Ok(m),
+                Err(e) => Err(e),
             },
-            Err(_) => Err(pack::load(dir).expect_err("it failed to load a moment ago")),
+            Err(e) => Err(e),
         };
         match checked {
             Ok(m) => {
@@ -210,13 +211,39 @@ async fn lint(dirs: &[PathBuf], deps_in: Option<&str>, registry: &RegistryConfig
     }
 }
 
-/// Every dependency of `m` is one of the packs linted or resolves in `store`.
-async fn unresolved_dependency(m: &aibox_schema::PackManifest, linted: &[(PathBuf, Result<aibox_schema::PackManifest>)], store: &dyn Store) -> Result<()> {
+/// What `lint` checks beyond the schema: npm and PyPI sources are pinned by a lock beside
+/// pack.yaml, and every dependency resolves (among the packs linted, or in `store`) on every
+/// platform the pack claims.
+async fn recipe_problems(dir: &Path, m: &aibox_schema::PackManifest, locals: &[aibox_schema::PackManifest], store: Option<&dyn Store>) -> Result<()> {
+    let unpinned = |what: &str, lock: &str| Error::Resolve(format!("{}: {what} sources are not pinned: add {lock} beside pack.yaml (docs/packs.md says how)", dir.join("pack.yaml").display()));
+    if m.sources.iter().any(|s| s.npm.is_some()) && !dir.join(pack::sources::NPM_LOCK).is_file() {
+        return Err(unpinned("npm", pack::sources::NPM_LOCK));
+    }
+    if m.sources.iter().any(|s| s.pypi.is_some()) && !dir.join(pack::sources::PIP_LOCK).is_file() {
+        return Err(unpinned("PyPI", pack::sources::PIP_LOCK));
+    }
     for dep in &m.depends {
         let spec: PackSpec = dep.to_string().parse()?;
-        let local = linted.iter().filter_map(|(_, l)| l.as_ref().ok()).any(|l| l.name.as_str() == spec.name.as_str() && spec.req.matches(&l.semver()));
-        if !local && find_target(store, &spec).await.is_err() {
-            return Err(Error::Resolve(format!("{} {} depends on {dep}, which neither the packs linted nor {} provide", m.name, m.version, store.location())));
+        let local = locals.iter().find(|l| l.name.as_str() == spec.name.as_str() && spec.req.matches(&l.semver()));
+        if let Some(l) = local {
+            let missing: Vec<&String> = m.platforms.iter().filter(|p| !l.platforms.is_empty() && !l.platforms.contains(p)).collect();
+            if !missing.is_empty() {
+                return Err(Error::Resolve(format!(
+                    "{} {} claims {}, but its dependency {} {} is not built for {}",
+                    m.name,
+                    m.version,
+                    m.platforms.join(", "),
+                    l.name,
+                    l.version,
+                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            continue;
+        }
+        if let Some(store) = store
+            && let Err(e) = find_target(store, &spec).await
+        {
+            return Err(Error::Resolve(format!("{} {} depends on {dep}, which neither the packs linted nor {} provide: {e}", m.name, m.version, store.location())));
         }
     }
     Ok(())
@@ -248,9 +275,6 @@ fn build_pack(dir: &Path, args: &BuildArgs, mirrors: &[String], printer: Printer
     let mirrors = mirrors.iter().map(|m| m.parse()).collect::<std::result::Result<Vec<_>, String>>().map_err(|reason| Error::Build { pack: dir.to_owned(), reason })?;
     let options = BuildOptions { source: args.source.clone(), compression_level: args.compression_level, fetch: pack::sources::Fetch::new(mirrors), platform: args.platform.clone().unwrap_or_else(pack::build::host_platform), ..BuildOptions::default() };
     let built = pack::build(dir, &options)?;
-    for warning in &built.warnings {
-        printer.warn(warning);
-    }
     printer.status("Built", format!("{} {} ({} entries, {} layer {})", built.manifest.name, built.manifest.version, built.entries, human_bytes(built.layer.size), short(built.layer.digest.as_str())));
     Ok(built)
 }

@@ -60,8 +60,6 @@ pub struct BuiltPack {
     pub oci: RawManifest,
     /// Entries in the layer.
     pub entries: u64,
-    /// What the user should know about the build (e.g. steps not isolated from the network).
-    pub warnings: Vec<String>,
     _work: tempfile::TempDir,
 }
 
@@ -76,7 +74,6 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuiltPack> {
     let fail = |reason: String| Error::Build { pack: dir.to_owned(), reason };
     let work = tempfile::Builder::new().prefix("aibox-build-").tempdir().map_err(Error::io("cannot create a build directory in", std::env::temp_dir()))?;
     let root = dir.join("root");
-    let mut warnings = Vec::new();
     let tree = if manifest.sources.is_empty() && manifest.build.is_empty() {
         root
     } else {
@@ -89,9 +86,18 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuiltPack> {
         if !manifest.platforms.is_empty() && !manifest.platforms.contains(&options.platform) {
             return Err(fail(format!("the pack is for {}, not {}", manifest.platforms.join(", "), options.platform)));
         }
+        let host_bound = manifest.sources.iter().any(|s| s.npm.is_some() || s.pypi.is_some() || s.deb.is_some());
+        if host_bound && options.platform != host_platform() {
+            return Err(fail(format!(
+                "npm, PyPI and Debian sources install for this machine ({}), not {}: build this pack on a {} host",
+                host_platform(),
+                options.platform,
+                options.platform
+            )));
+        }
         let sources: Vec<_> = manifest.sources.iter().filter(|s| s.platform.as_ref().is_none_or(|p| *p == options.platform)).cloned().collect();
         super::sources::place_all(dir, &sources, &staging, work.path(), &options.fetch).map_err(fail)?;
-        warnings.extend(run_build_steps(dir, &manifest.build, &staging, &options.platform, manifest.build_network).map_err(fail)?);
+        run_build_steps(dir, &manifest.build, &staging, &options.platform, manifest.build_network).map_err(fail)?;
         staging
     };
     if !tree.is_dir() {
@@ -130,7 +136,7 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuiltPack> {
     };
     let oci = RawManifest::new(serde_json::to_vec(&oci).expect("manifest serializes"));
     let layer_blob = Blob { digest: layer.digest, size: layer.size, data: BlobData::File(layer.path) };
-    Ok(BuiltPack { manifest, layer: layer_blob, config, oci, entries: layer.entries, warnings, _work: work })
+    Ok(BuiltPack { manifest, layer: layer_blob, config, oci, entries: layer.entries, _work: work })
 }
 
 fn descriptor(media_type: &str, blob: &Blob) -> OciDescriptor {
@@ -168,16 +174,19 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// Run `build` steps with `sh -ec`, in the pack folder, with `PACK_ROOT` set to the staging tree.
-fn run_build_steps(pack_dir: &Path, steps: &[String], staging: &Path, platform: &str, network: bool) -> std::result::Result<Option<String>, String> {
-    // Without `build_network`, steps run in a network namespace of their own (no interfaces
-    // but loopback), so a recipe cannot fetch anything it did not pin as a source.
-    let isolate = !network && !steps.is_empty() && network_isolation_works();
-    let warning = (!network && !steps.is_empty() && !isolate)
-        .then(|| "build steps could not be cut off from the network here (`unshare --net` is not permitted); they ran with the host's network".to_owned());
+fn run_build_steps(pack_dir: &Path, steps: &[String], staging: &Path, platform: &str, network: bool) -> std::result::Result<(), String> {
+    // Without `build_network`, steps run in a network namespace of their own (only loopback,
+    // brought up), so a recipe cannot fetch anything it did not pin as a source. Where that
+    // cannot be done the build stops rather than run them with the network.
+    let isolate = !network && !steps.is_empty();
+    if isolate && !network_isolation_works() {
+        return Err("build steps must run without network, but `unshare --net --map-root-user` is not permitted here (a container without user namespaces?); build where it is, or declare `build_network: true` if the recipe really needs the network".into());
+    }
     for (i, step) in steps.iter().enumerate() {
         let mut command = if isolate {
             let mut c = Command::new("unshare");
-            c.args(["--net", "--map-root-user", "sh", "-ec"]);
+            // Loopback starts down in a new namespace; tools (bazel, gradle) use it.
+            c.args(["--net", "--map-root-user", "sh", "-c", "ip link set lo up 2>/dev/null || true; exec sh -ec \"$1\"", "sh"]);
             c
         } else {
             let mut c = Command::new("sh");
@@ -197,7 +206,7 @@ fn run_build_steps(pack_dir: &Path, steps: &[String], staging: &Path, platform: 
             return Err(format!("build step {} (`{step}`) failed with {}{hint}: {}", i + 1, output.status, stderr.trim()));
         }
     }
-    Ok(warning)
+    Ok(())
 }
 
 /// Whether `unshare --net --map-root-user` can run here (root, or unprivileged user namespaces).

@@ -8,8 +8,8 @@
 //!   Downloads are cached by sha256 under `$XDG_CACHE_HOME/aibox/sources`.
 //! - `npm: <package>@<exact version>`: installed with the build host's `npm` into `dest`
 //!   (`--omit=dev --ignore-scripts`). A `package-lock.json` beside `pack.yaml` pins the whole
-//!   tree (`npm ci`, integrity hashes checked by npm); without one, npm resolves and the lock it
-//!   writes is kept in the pack, so the build can be repeated from it.
+//!   tree (`npm ci`, integrity hashes checked by npm); without one (`aibox pack lint` refuses
+//!   that), npm resolves and the lock it writes is kept in the pack.
 //! - `pypi: <name>==<exact version>`: installed with the build host's `python3 -m pip` into
 //!   `dest` (wheels only, no bytecode). A `requirements.lock` beside `pack.yaml` (pip's hash
 //!   format) pins the whole tree (`--require-hashes`); without one, pip resolves and a
@@ -60,6 +60,9 @@ pub fn rewrite(url: &str, mirrors: &[Mirror]) -> String {
     mirrors
         .iter()
         .filter(|m| url.starts_with(&m.from))
+        // The longest prefix; among equals the first listed (AIBOX_SOURCE_MIRRORS, then the
+        // user's configuration, then the system's).
+        .rev()
         .max_by_key(|m| m.from.len())
         .map_or_else(|| url.to_owned(), |m| format!("{}{}", m.to, &url[m.from.len()..]))
 }
@@ -116,15 +119,17 @@ fn obtain(pack_dir: &Path, url: &str, expected: &str, work: &Path, fetch: &Fetch
     }
     let actual = rewrite(url, &fetch.mirrors);
     let via = if actual == url { String::new() } else { format!(" (fetched from {actual})") };
-    let tmp = work.join(format!("download-{expected}"));
-    let digest = std::thread::scope(|s| s.spawn(|| download(&actual, &tmp)).join()).map_err(|_| "the download thread panicked".to_owned())?.map_err(|e| format!("cannot download {actual}: {e}"))?;
+    // Download beside the cache entry (same filesystem: the rename cannot fail across devices),
+    // and only a verified file takes the entry's name.
+    let dir = cached.as_ref().and_then(|c| c.parent()).filter(|d| std::fs::create_dir_all(d).is_ok()).map_or_else(|| work.to_owned(), Path::to_owned);
+    let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| format!("cannot write to {}: {e}", dir.display()))?;
+    let digest = std::thread::scope(|s| s.spawn(|| download(&actual, tmp.path())).join()).map_err(|_| "the download thread panicked".to_owned())?.map_err(|e| format!("cannot download {actual}: {e}"))?;
     if digest.hex() != expected {
         return Err(mismatch(&via, digest.hex()));
     }
-    match cached {
-        Some(c) if c.parent().is_some_and(|p| std::fs::create_dir_all(p).is_ok()) && std::fs::rename(&tmp, &c).is_ok() => Ok(c),
-        _ => Ok(tmp),
-    }
+    let to = cached.filter(|c| c.parent() == Some(dir.as_path())).unwrap_or_else(|| work.join(format!("download-{expected}")));
+    tmp.persist(&to).map_err(|e| format!("cannot keep the download at {}: {}", to.display(), e.error))?;
+    Ok(to)
 }
 
 /// Stream `url` into `to`, hashing as it goes (blocking client: the build is synchronous and runs
@@ -200,7 +205,7 @@ fn unpack(file: &Path, url: &str, dest: &Path, strip: u32) -> Result<(), String>
     let open = || std::fs::File::open(file).map(std::io::BufReader::new).map_err(|e| e.to_string());
     match archive_kind(url) {
         Archive::Plain => {
-            let name = url.rsplit('/').next().filter(|n| !n.is_empty()).ok_or("the URL names no file")?;
+            let name = url.rsplit('/').next().and_then(|n| n.split(['?', '#']).next()).filter(|n| !n.is_empty()).ok_or("the URL names no file")?;
             let to = dest.join(name);
             std::fs::copy(file, &to).map_err(|e| format!("copying to {}: {e}", to.display()))?;
             let executable = std::fs::metadata(file).is_ok_and(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0);
@@ -237,7 +242,11 @@ fn untar(reader: impl std::io::Read, dest: &Path, strip: u32) -> Result<(), Stri
         if entry.header().entry_type().is_symlink() {
             let target = entry.link_name().map_err(|e| e.to_string())?.unwrap_or_default();
             if !crate::pack::layer::symlink_stays_inside(&rel, &target) {
-                return Err(format!("archive symlink `{}` -> `{}` points outside the tree", path.display(), target.display()));
+                return Err(format!(
+                    "archive symlink `{}` -> `{}` points outside the tree (absolute links, common in Debian packages, cannot be kept: extract what you need with a build step instead)",
+                    path.display(),
+                    target.display()
+                ));
             }
         }
         if let Some(parent) = to.parent() {
@@ -247,7 +256,9 @@ fn untar(reader: impl std::io::Read, dest: &Path, strip: u32) -> Result<(), Stri
             && entry.header().entry_type().is_hard_link()
         {
             // Hard links name archive paths: strip them the same way.
-            let Some(target) = stripped(&target, strip)? else { continue };
+            let Some(target) = stripped(&target, strip)? else {
+                return Err(format!("archive hard link `{}` points at `{}`, which strip_components removes", path.display(), target.display()));
+            };
             std::fs::hard_link(dest.join(target), &to).map_err(|e| format!("{}: {e}", to.display()))?;
             continue;
         }
@@ -417,6 +428,8 @@ mod tests {
         assert_eq!(rewrite("https://github.com/bazelbuild/bazel/x", &mirrors), "https://nexus/gh/bazelbuild/bazel/x");
         assert_eq!(rewrite("https://nodejs.org/dist/x", &mirrors), "https://nodejs.org/dist/x");
         assert!("github.com=nexus".parse::<Mirror>().is_err());
+        let tie: Vec<Mirror> = ["https://x/=https://first/", "https://x/=https://second/"].iter().map(|m| m.parse().unwrap()).collect();
+        assert_eq!(rewrite("https://x/a", &tie), "https://first/a", "the first of equal prefixes wins");
     }
 
     #[test]
