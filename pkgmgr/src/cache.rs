@@ -9,9 +9,13 @@
 //! in place changes the cached one too; packs are installed read-mostly, and a reinstall from
 //! the blob (`aibox install --force`) re-extracts from verified bytes.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use serde::Serialize;
 
 use crate::atomic::write_atomic;
 use crate::digest::Digest;
@@ -79,6 +83,64 @@ impl Cache {
             let _ = fs::remove_dir_all(&tree);
         }
     }
+}
+
+/// What a collection took out of the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Collected {
+    /// Layer blobs removed (and leftovers of interrupted downloads).
+    pub blobs: u64,
+    /// Unpacked trees removed.
+    pub trees: u64,
+    /// Bytes given back to the filesystem (files whose last link went).
+    pub bytes: u64,
+}
+
+impl Cache {
+    /// Remove every blob and tree whose layer digest (hex) is not in `keep`. Callers hold the
+    /// toolpacks lock, so no install is writing the cache meanwhile.
+    pub fn collect(&self, keep: &BTreeSet<String>) -> Result<Collected> {
+        let mut out = Collected::default();
+        let blobs = self.blob_dir();
+        for entry in read_dir_or_empty(&blobs)? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name) {
+                out.bytes += freed(&entry.path());
+                fs::remove_file(entry.path()).map_err(Error::io("cannot remove", entry.path()))?;
+                out.blobs += 1;
+            }
+        }
+        let trees = self.root.join("trees");
+        for entry in read_dir_or_empty(&trees)? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let hex = name.strip_suffix(".json").unwrap_or(&name);
+            if keep.contains(hex) {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                out.bytes += walkdir::WalkDir::new(&path).into_iter().flatten().filter(|e| e.file_type().is_file()).map(|e| freed(e.path())).sum::<u64>();
+                fs::remove_dir_all(&path).map_err(Error::io("cannot remove", &path))?;
+                out.trees += 1;
+            } else {
+                fs::remove_file(&path).map_err(Error::io("cannot remove", &path))?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn read_dir_or_empty(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => Ok(entries.flatten().collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io("cannot read", dir)(e)),
+    }
+}
+
+/// Bytes removing `path` gives back: its size when this is its last link.
+fn freed(path: &Path) -> u64 {
+    fs::symlink_metadata(path).map_or(0, |m| if m.is_file() && m.nlink() == 1 { m.len() } else { 0 })
 }
 
 /// Recreate the tree `from` under `to` (which exists): directories made, symlinks copied,

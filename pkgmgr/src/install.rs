@@ -396,6 +396,18 @@ pub async fn uninstall(toolpacks: &Toolpacks, names: &[String], force: bool) -> 
 }
 
 
+/// `aibox cache gc` (`all: false`): drop cached layers no installed pack uses;
+/// `aibox cache clean` (`all: true`): drop every cached layer (installs then download again).
+pub async fn collect_cache(toolpacks: &Toolpacks, all: bool) -> Result<crate::cache::Collected> {
+    let _lock = lock(toolpacks).await?;
+    let keep: std::collections::BTreeSet<String> = if all {
+        std::collections::BTreeSet::new()
+    } else {
+        toolpacks.state()?.packs.values().map(|p| p.layer.trim_start_matches("sha256:").to_owned()).collect()
+    };
+    toolpacks.cache().collect(&keep)
+}
+
 /// Take the toolpacks lock without blocking the async runtime.
 pub async fn lock(toolpacks: &Toolpacks) -> Result<LockGuard> {
     let toolpacks = toolpacks.clone();

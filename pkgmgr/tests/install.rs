@@ -97,6 +97,23 @@ fn update_moves_to_the_newest_matching_release_and_reuses_the_cache() {
     site.ok(&["uninstall", "upd"]);
     site.ok(&["install", "upd@1.1"]);
     assert_eq!(std::fs::read_to_string(&bin).unwrap(), "#!/bin/sh\necho upd 1.1.0\n", "the tree cache was refreshed");
+
+    // `cache gc` drops the layers of 1.0.0 (replaced) and keeps what is installed.
+    let blobs = |site: &Site| std::fs::read_dir(site.toolpacks.join(".aibox/cache/blobs/sha256")).map_or(0, Iterator::count);
+    assert_eq!(blobs(&site), 2, "1.0.0 and 1.1.0 are cached");
+    let out = json(&site.ok(&["--json", "cache", "gc"]));
+    assert_eq!((out["blobs"].as_u64(), out["trees"].as_u64()), (Some(1), Some(1)), "{out}");
+    assert!(out["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(blobs(&site), 1);
+    site.ok(&["uninstall", "upd"]);
+    assert_eq!(json(&site.ok(&["--json", "install", "upd@1.1"]))["packs"][0]["cached"], true, "what was kept still serves installs");
+    // `cache clean` empties it; installs fetch again.
+    let out = json(&site.ok(&["--json", "cache", "clean"]));
+    assert_eq!(out["blobs"], 1);
+    assert_eq!(blobs(&site), 0);
+    site.ok(&["uninstall", "upd"]);
+    assert_eq!(json(&site.ok(&["--json", "install", "upd@1.1"]))["packs"][0]["cached"], false);
+    assert_eq!(std::fs::read_to_string(&bin).unwrap(), "#!/bin/sh\necho upd 1.1.0\n");
 }
 
 #[test]

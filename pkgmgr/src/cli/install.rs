@@ -72,6 +72,22 @@ pub enum ListCommand {
     Packs,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Remove cached layers that no installed pack uses.
+    Gc,
+    /// Remove every cached layer (installs download them again).
+    Clean,
+}
+
+pub async fn cache(global: &Settings, cmd: CacheCommand, printer: Printer) -> Result<()> {
+    let toolpacks = Toolpacks::new(&global.toolpacks_dir);
+    let collected = aibox_pkgmgr::install::collect_cache(&toolpacks, matches!(cmd, CacheCommand::Clean)).await?;
+    printer.status("Removed", format!("{} cached layer(s) and {} unpacked tree(s), {} freed", collected.blobs, collected.trees, human_bytes(collected.bytes)));
+    printer.document(&collected);
+    Ok(())
+}
+
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// NAME or NAME@VERSION.

@@ -85,6 +85,9 @@ enum Command {
     Info(install::InfoArgs),
     /// The environment installed packs add (what env.sh sets).
     Env(install::EnvArgs),
+    /// The install cache: `gc` keeps what installed packs use, `clean` empties it.
+    #[command(subcommand)]
+    Cache(install::CacheCommand),
     /// Air-gap bundles: create, inspect, verify, push.
     #[command(subcommand)]
     Bundle(bundle::BundleCommand),
@@ -119,6 +122,7 @@ impl Cli {
             Command::List(cmd) => install::list(&global, cmd, printer).await,
             Command::Info(args) => install::info(&global, args, printer).await,
             Command::Env(args) => install::env(&global, &args, printer),
+            Command::Cache(cmd) => install::cache(&global, cmd, printer).await,
             Command::Bundle(cmd) => bundle::run(cmd, &global, printer).await,
             Command::Copy(args) => bundle::copy(&global, args, printer).await,
             Command::Mcp(cmd) => mcp::run(cmd, &global, printer).await,
