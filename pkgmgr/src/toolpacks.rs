@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
+use aibox_schema::manifest::is_env_name;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic;
@@ -336,9 +337,6 @@ impl Shell {
     }
 }
 
-fn is_env_name(key: &str) -> bool {
-    key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
 
 #[cfg(test)]
 mod tests {

@@ -386,9 +386,7 @@ impl PackManifest {
             check_relative(dir).map_err(|m| ("path", m))?;
         }
         for key in self.env.keys() {
-            let ok = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ok {
+            if !is_env_name(key) {
                 return Err(("env", format!("`{key}` is not a valid environment variable name")));
             }
         }
@@ -476,6 +474,11 @@ impl PackManifest {
     }
 }
 
+/// An environment variable name: a letter or `_`, then letters, digits and `_`.
+pub fn is_env_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// A piece of a tool pack's `env` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvSegment<'a> {
@@ -511,8 +514,7 @@ pub fn env_segments(value: &str) -> Result<Vec<EnvSegment<'_>>, String> {
                 Some((n, d)) => (n, Some(d)),
                 None => (inner, None),
             };
-            let name_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !name_ok || default.is_some_and(|d| d.contains(['$', '"', '\'', '`', '\\', '{'])) {
+            if !is_env_name(name) || default.is_some_and(|d| d.contains(['$', '"', '\'', '`', '\\', '{'])) {
                 return Err(format!("`{value}`: `${{{inner}}}` is not ${{PACK_ROOT}}, ${{NAME}} or ${{NAME:-plain default}}"));
             }
             out.push(EnvSegment::Variable { name, default });
@@ -536,9 +538,7 @@ fn check_placeholders(value: &str) -> Result<(), String> {
             return Err(format!("`{value}`: unclosed `${{`"));
         };
         let inner = &rest[start + 2..start + len];
-        let env_ok = inner.strip_prefix("env:").is_some_and(|n| {
-            n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        });
+        let env_ok = inner.strip_prefix("env:").is_some_and(is_env_name);
         if !env_ok && !PLACEHOLDERS.contains(&inner) {
             return Err(format!("`{value}`: unknown placeholder `${{{inner}}}`; use ${{PACK_ROOT}}, ${{WORKSPACE}}, ${{HOME}} or ${{env:NAME}}"));
         }

@@ -599,8 +599,8 @@ fn tidy(doc: &mut Document, target: &Target, record: &mut Written) -> std::resul
 
 /// What is left of a file aibox created is only its empty skeleton (`{}`, Continue's header).
 fn is_skeleton(target: &Target, doc: &Document) -> bool {
-    let skeleton = Document::parse(target.format, target.new_text).and_then(|d| d.value().map_err(|m| super::document::ParseError { line: 0, column: 0, message: m }));
-    matches!((skeleton, doc.value()), (Ok(a), Ok(b)) if a == b)
+    let skeleton = Document::parse(target.format, target.new_text).ok().and_then(|d| d.value().ok());
+    skeleton.is_some() && skeleton == doc.value().ok()
 }
 
 /// The servers' container in a document value.
