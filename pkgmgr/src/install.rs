@@ -83,6 +83,30 @@ pub struct PackOutcome {
     pub caches: BTreeMap<String, String>,
 }
 
+impl Resolved {
+    /// What the state records for this pack once installed from `store` (`bytes` of content in
+    /// `entries` layer entries, at `installed_at`, RFC 3339). The image builder writes the same.
+    pub fn record(&self, store: &crate::store::StoreLocation, bytes: u64, entries: u64, installed_at: String) -> InstalledPack {
+        InstalledPack {
+            version: self.pack.version.clone(),
+            digest: self.digest.to_string(),
+            store: store.to_string(),
+            requested: self.requested.clone(),
+            signer: self.signature.key.clone(),
+            signed_as: self.signature.docker_reference.clone(),
+            layer: self.layer.digest.clone(),
+            size: bytes,
+            entries,
+            installed_at,
+            depends: self.pack.depends.iter().map(ToString::to_string).collect(),
+            path: self.pack.path.clone(),
+            env: self.pack.env.clone(),
+            caches: self.pack.caches.clone(),
+            manifest: Some(self.pack.clone()),
+        }
+    }
+}
+
 impl Installer {
     /// Resolve `spec` in the store to a verified, policy-checked pack.
     pub async fn resolve(&self, spec: &PackSpec) -> Result<Resolved> {
@@ -242,23 +266,7 @@ impl Installer {
     }
 
     fn record(&self, r: &Resolved, bytes: u64, entries: u64) -> InstalledPack {
-        InstalledPack {
-            version: r.pack.version.clone(),
-            digest: r.digest.to_string(),
-            store: self.store.location().to_string(),
-            requested: r.requested.clone(),
-            signer: r.signature.key.clone(),
-            signed_as: r.signature.docker_reference.clone(),
-            layer: r.layer.digest.clone(),
-            size: bytes,
-            entries,
-            installed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            depends: r.pack.depends.iter().map(ToString::to_string).collect(),
-            path: r.pack.path.clone(),
-            env: r.pack.env.clone(),
-            caches: r.pack.caches.clone(),
-            manifest: Some(r.pack.clone()),
-        }
+        r.record(self.store.location(), bytes, entries, chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
     }
 
 

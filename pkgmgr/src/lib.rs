@@ -21,6 +21,7 @@ pub mod progress;
 pub mod reference;
 pub mod resolve;
 pub mod store;
+pub mod term;
 pub mod toolpacks;
 
 pub use digest::Digest;

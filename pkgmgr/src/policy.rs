@@ -79,6 +79,9 @@ pub struct Policy {
     pub exists: bool,
     /// Its content.
     pub file: PolicyFile,
+    /// The filesystem root absolute key paths are read under: `/`, or the staged root of an
+    /// image being baked (whose policy names `/etc/aibox/keys/...`).
+    pub root: PathBuf,
 }
 
 impl Policy {
@@ -87,7 +90,7 @@ impl Policy {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Self { path: path.to_owned(), exists: false, file: PolicyFile::default() });
+                return Ok(Self { path: path.to_owned(), exists: false, file: PolicyFile::default(), root: PathBuf::from("/") });
             }
             Err(e) => return Err(Error::io("cannot read policy", path)(e)),
         };
@@ -95,7 +98,7 @@ impl Policy {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
             Error::Policy { path: path.to_owned(), message: format!("line {line}, column {column}: {}", e.to_string().lines().next().unwrap_or_default()) }
         })?;
-        Ok(Self { path: path.to_owned(), exists: true, file })
+        Ok(Self { path: path.to_owned(), exists: true, file, root: PathBuf::from("/") })
     }
 
     /// The keys trusted for `store` (every entry whose `store` is a prefix of it).
@@ -111,6 +114,10 @@ impl Policy {
                     keys.push(PublicKey::from_pem(key.as_bytes(), &format!("inline key in {}", self.path.display())).map_err(|m| Error::Policy { path: self.path.clone(), message: m })?);
                 } else {
                     let p = self.path.parent().unwrap_or(Path::new("/")).join(key);
+                    let p = match p.strip_prefix("/") {
+                        Ok(rel) if !p.starts_with(&self.root) => self.root.join(rel),
+                        _ => p,
+                    };
                     keys.push(PublicKey::from_file(&p)?);
                 }
             }
@@ -216,7 +223,7 @@ mod tests {
         assert!(path_within("/workspace", "/workspace/src"));
         assert!(!path_within("/work", "/workspace"));
         assert!(!path_within("/workspace", "/workspace/../etc"));
-        let policy = Policy { path: "p.yaml".into(), exists: true, file: PolicyFile::default() };
+        let policy = Policy { path: "p.yaml".into(), exists: true, file: PolicyFile::default(), root: PathBuf::from("/") };
         let expand = |s: &str| s.replace("${WORKSPACE}", "/workspace").replace("${HOME}", "/home/dev");
         assert!(policy.check_paths("x", &["/workspace/a".into(), "/home/dev".into()], expand).is_ok());
         let err = policy.check_paths("x", &["/etc".into()], expand).unwrap_err();

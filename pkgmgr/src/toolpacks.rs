@@ -80,6 +80,15 @@ pub struct State {
     pub packs: BTreeMap<String, InstalledPack>,
 }
 
+impl State {
+    /// `state.json` as written (also by the image builder, into variant images).
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("state serializes");
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
 fn state_version() -> u32 {
     1
 }
@@ -160,9 +169,7 @@ impl Toolpacks {
 
     /// Write the state atomically.
     pub fn save_state(&self, _lock: &LockGuard, state: &State) -> Result<()> {
-        let mut bytes = serde_json::to_vec_pretty(state).expect("state serializes");
-        bytes.push(b'\n');
-        write_atomic(&self.meta().join("state.json"), &bytes)
+        write_atomic(&self.meta().join("state.json"), &state.to_json())
     }
 
     /// Move a finished staging tree to its version directory (replacing a stale one).

@@ -5,9 +5,7 @@ mod bundle;
 mod install;
 mod key;
 mod mcp;
-pub mod output;
 mod pack;
-mod progress;
 
 use std::path::PathBuf;
 
@@ -15,7 +13,7 @@ use clap::{Parser, Subcommand};
 
 use aibox_pkgmgr::Result;
 use aibox_pkgmgr::config::{Overrides, Settings};
-pub use output::Printer;
+pub use aibox_pkgmgr::term::{Printer, human_bytes, progress, short};
 
 /// aibox: signed tool packs and MCP servers for AI sandboxes.
 #[derive(Debug, Parser)]
@@ -130,21 +128,4 @@ impl Cli {
             Command::Pack(cmd) => pack::run(cmd, &global, printer).await,
         }
     }
-}
-
-/// `sha256:0123456789ab` (12 hex digits), enough to tell apart.
-pub fn short(digest: &str) -> &str {
-    &digest[..digest.len().min("sha256:".len() + 12)]
-}
-
-/// Bytes for people.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }

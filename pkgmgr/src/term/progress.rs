@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Printer;
-use aibox_pkgmgr::progress::{Reporter, Silent};
+use crate::progress::{Reporter, Silent};
 
 /// The reporter that fits how aibox was started.
 pub fn reporter(printer: Printer) -> std::sync::Arc<dyn Reporter> {

@@ -1,0 +1,145 @@
+//! Packs in images: each pack's layer blob goes into the image exactly as published, so it is
+//! held to the rules an install applies before it is used, and read once to learn what the
+//! image config and the state layer need (its `diff_id`, its directories, its size).
+//!
+//! The rules: every entry passes the extractor `aibox install` uses (paths under
+//! `opt/toolpacks/<name>/<version>/`, symlinks inside, no devices, bounded), and, because here
+//! the tar is applied as it is rather than extracted, also: the directories above the pack's
+//! own are directories, no mode has setuid/setgid/sticky or group/other write, and no entry is
+//! a whiteout (which would delete files of the base).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aibox_pkgmgr::digest::{Digest, HashingReader, VerifyingReader};
+use aibox_pkgmgr::extract::{self, Limits};
+use aibox_pkgmgr::install::Resolved;
+use aibox_pkgmgr::progress::{Reporter, ReportingReader};
+use aibox_pkgmgr::store::Store;
+use aibox_pkgmgr::toolpacks::{Shell, State, Toolpacks};
+use aibox_schema::media_types as mt;
+use tokio::io::AsyncWriteExt;
+
+use crate::aibox_layer::TOOLPACKS;
+use crate::base_files::{BaseFiles, clean_path};
+use crate::error::{Error, Result};
+use crate::layer::{LayerFile, Meta};
+use crate::tree::{Item, Tree};
+
+/// A pack layer, fetched, checked and read.
+#[derive(Debug, Clone)]
+pub struct PackLayer {
+    /// The blob, on disk.
+    pub blob: PathBuf,
+    /// Its digest (as published).
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+    /// Its media type (as published).
+    pub media_type: String,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
+    /// Directories of the pack tree (clean paths) and their modes.
+    pub dirs: Vec<(String, u32)>,
+    /// Bytes of file content.
+    pub bytes: u64,
+    /// Entries.
+    pub entries: u64,
+}
+
+/// Fetch the layer of `r` from `store` into `work` (checked against its digest) and read it.
+pub async fn fetch(store: &dyn Store, r: &Resolved, work: &Path, reporter: &Arc<dyn Reporter>) -> Result<PackLayer> {
+    let name = r.pack.name.as_str();
+    let label = format!("{name}@{}", r.pack.version);
+    let corrupt = |reason: String| aibox_pkgmgr::Error::Corrupt { store: store.location().to_string(), reason };
+    let digest: Digest = r.layer.digest.parse().map_err(corrupt)?;
+    let size = u64::try_from(r.layer.size).unwrap_or(0);
+    let blob = work.join(format!("{}.layer", digest.hex()));
+    let id = reporter.start("Downloading", &label, size);
+    let reader = VerifyingReader::new(store.open_blob(name, &digest).await?, digest.clone(), size);
+    let mut reader = ReportingReader::new(reader, reporter.clone(), id);
+    let mut file = tokio::fs::File::create(&blob).await.map_err(Error::io("cannot create", &blob))?;
+    let copied = tokio::io::copy(&mut reader, &mut file).await;
+    reporter.finish(id);
+    copied.map_err(|e| corrupt(format!("layer {digest} of {label}: {e}")))?;
+    file.flush().await.map_err(Error::io("cannot write", &blob))?;
+    let (blob_path, media_type, work) = (blob.clone(), r.layer.media_type.clone(), work.to_owned());
+    let prefix = format!("{TOOLPACKS}/{name}/{}", r.pack.version);
+    let scanned = tokio::task::spawn_blocking(move || read_layer(&blob_path, &media_type, &prefix, &work).map_err(|reason| Error::PackLayer { pack: label, reason }))
+        .await
+        .expect("layer reading does not panic")?;
+    let (diff_id, dirs, bytes, entries) = scanned;
+    Ok(PackLayer { blob, digest, size, media_type: r.layer.media_type.clone(), diff_id, dirs, bytes, entries })
+}
+
+fn decompress<'a>(file: impl Read + 'a, media_type: &str) -> Result<Box<dyn Read + 'a>, String> {
+    Ok(match media_type {
+        mt::LAYER_TAR_ZSTD => Box::new(zstd::stream::read::Decoder::new(file).map_err(|e| e.to_string())?),
+        mt::LAYER_TAR_GZIP => Box::new(flate2::read::GzDecoder::new(file)),
+        mt::LAYER_TAR => Box::new(file),
+        other => return Err(format!("layer media type {other} is not a tar")),
+    })
+}
+
+type Read_ = (Digest, Vec<(String, u32)>, u64, u64);
+
+/// Check the layer at `blob` and return its diff_id, directories, content bytes and entries.
+fn read_layer(blob: &Path, media_type: &str, prefix: &str, work: &Path) -> Result<Read_, String> {
+    let open = || std::fs::File::open(blob).map(std::io::BufReader::new).map_err(|e| format!("cannot read {}: {e}", blob.display()));
+    // 1. The extractor `aibox install` uses, into a scratch directory, hashing the tar as it goes.
+    let scratch = tempfile::tempdir_in(work).map_err(|e| format!("cannot create a scratch directory: {e}"))?;
+    let mut hashing = HashingReader::new(decompress(open()?, media_type)?, u64::MAX, None);
+    let extracted = extract::extract(&mut hashing, scratch.path(), prefix, &Limits::default()).map_err(|e| e.to_string())?;
+    let (diff_id, _, _) = hashing.finish().map_err(|e| format!("cannot read the layer: {e}"))?;
+    drop(scratch);
+    // 2. What applying the tar as it is adds to those rules.
+    let mut archive = tar::Archive::new(decompress(open()?, media_type)?);
+    let mut dirs = Vec::new();
+    for entry in archive.entries().map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let Some(path) = clean_path(&entry.path_bytes())? else { continue };
+        let header = entry.header();
+        let kind = header.entry_type();
+        if path.rsplit('/').next().is_some_and(|n| n.starts_with(".wh.")) {
+            return Err(format!("entry `{path}` is a whiteout (it would delete files of the base image)"));
+        }
+        let mode = header.mode().map_err(|e| e.to_string())?;
+        if mode & !0o755 & 0o7777 != 0 {
+            return Err(format!("entry `{path}` has mode {:o} (setuid, setgid, sticky or group/other write)", mode & 0o7777));
+        }
+        let under = path == prefix || path.starts_with(&format!("{prefix}/"));
+        if !under && kind != tar::EntryType::Directory {
+            return Err(format!("entry `{path}` above the pack's directory is not a directory"));
+        }
+        if under && kind == tar::EntryType::Directory {
+            dirs.push((path, mode & 0o755));
+        }
+    }
+    Ok((diff_id, dirs, extracted.bytes, extracted.entries))
+}
+
+/// The state layer of a variant: `/opt/toolpacks` as `aibox install` would leave it with these
+/// packs (state.json, `current` links, env.sh), and every directory of the pack trees owned by
+/// `owner`, so the image's user can update and uninstall what was baked in.
+pub fn state_layer(base: &BaseFiles, state: &State, layers: &BTreeMap<String, &PackLayer>, owner: Meta, out: &Path, mtime: u64) -> Result<LayerFile> {
+    let dir = Meta { mode: 0o755, ..owner };
+    let file = Meta { mode: 0o644, ..owner };
+    let mut tree = Tree::default();
+    tree.put(base, TOOLPACKS, Item::Dir(dir));
+    tree.put(base, &format!("{TOOLPACKS}/.aibox"), Item::Dir(dir));
+    tree.put(base, &format!("{TOOLPACKS}/.aibox/state.json"), Item::File(file, state.to_json()));
+    let toolpacks = Toolpacks::new(&Path::new("/").join(TOOLPACKS));
+    tree.put(base, &format!("{TOOLPACKS}/env.sh"), Item::File(file, toolpacks.env_script(state, Shell::Posix).into_bytes()));
+    for (name, pack) in &state.packs {
+        tree.put(base, &format!("{TOOLPACKS}/{name}"), Item::Dir(dir));
+        tree.put(base, &format!("{TOOLPACKS}/{name}/current"), Item::Symlink(Meta { mode: 0o777, ..owner }, pack.version.clone()));
+        if let Some(layer) = layers.get(name) {
+            for (path, mode) in &layer.dirs {
+                tree.put(base, path, Item::Dir(Meta { mode: *mode, ..owner }));
+            }
+        }
+    }
+    tree.write(out, mtime)
+}
