@@ -165,8 +165,10 @@ pub struct Upload {
 /// Where a layer blob's bytes are.
 #[derive(Debug, Clone)]
 enum Source {
-    /// A file this bake wrote (or fetched and checked).
+    /// A file this bake wrote.
     File(PathBuf),
+    /// A layer of the base this bake wrote (also in the base's repository once pushed).
+    BaseLayer(PathBuf),
     /// The base image's store.
     BaseImage,
     /// The pack store, repository of this pack (the file is the checked local copy).
@@ -247,7 +249,7 @@ pub async fn bake(file: &ImagesFile, options: &Options) -> Result<BakeReport> {
             sbom: None,
         };
         if let Some(dest_store) = &dest_store {
-            let ctx = PushContext { dest: dest_store.as_ref(), base: source.as_ref(), packs: pack_store.as_ref(), reporter: &options.reporter };
+            let ctx = PushContext { dest: dest_store.as_ref(), base_repo: &file.base.name, base: source.as_ref(), packs: pack_store.as_ref(), reporter: &options.reporter };
             image.upload = push_image(&ctx, &p.name, &p.layers, &p.config, &p.manifest, &image.tags, &mut pushed_to).await?;
             let image_component = Component { id: "image".into(), name: p.name.clone(), version: p.tag.clone(), digest: p.manifest.digest.clone(), location: dest.docker_reference(&p.name), purpose: "CONTAINER", supplier: None };
             let (sbom_manifest, sent) = push_sbom(dest_store.as_ref(), &p.name, &image_component, &p.parts, &p.manifest, &options.date.created).await?;
@@ -315,7 +317,7 @@ async fn plan_base(file: &ImagesFile, options: &Options, dest: &StoreLocation, p
             let (layer, files) = tokio::task::spawn_blocking(move || crate::rootfs::normalize(&rootfs_path, &work_dir.join("rootfs.layer"), &work_dir, mtime)).await.expect("rootfs task does not panic")?;
             let created_by = format!("aibox-image: rootfs {}", rootfs.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
             parts.push(Component { id: "base".into(), name: rootfs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), version: base.tag.clone(), digest: layer.digest.clone(), location: "NOASSERTION".into(), purpose: "OPERATING-SYSTEM", supplier: None });
-            layers.push(file_layer(layer, created_by));
+            layers.push(base_layer(layer, created_by));
             (files, None, None)
         }
         (None, Some(reference)) => {
@@ -352,7 +354,7 @@ async fn plan_base(file: &ImagesFile, options: &Options, dest: &StoreLocation, p
         replaced = written.replaced;
         let version = aibox_version(&binary);
         parts.push(Component { id: "aibox".into(), name: "aibox".into(), version, digest: aibox_pkgmgr::digest::digest_file(&binary).map_err(Error::io("cannot read", &binary))?.0, location: "NOASSERTION".into(), purpose: "APPLICATION", supplier: None });
-        layers.push(file_layer(written.layer, "aibox-image: aibox, /etc/aibox, user, /opt/toolpacks".into()));
+        layers.push(base_layer(written.layer, "aibox-image: aibox, /etc/aibox, user, /opt/toolpacks".into()));
         user = Some((base.user.name.as_str(), format!("/home/{}", base.user.name)));
         if cmd.is_none() && base_config.as_ref().is_none_or(|c| c["config"]["Cmd"].is_null()) {
             cmd = Some(vec![written.shell, "-l".into()]);
@@ -371,6 +373,12 @@ async fn plan_base(file: &ImagesFile, options: &Options, dest: &StoreLocation, p
     let manifest = image::manifest(&config, layers.iter().map(|(l, _)| l.descriptor.clone()).collect(), annotations);
     let _ = dest;
     Ok((Planned { name: base.name.clone(), tag: base.tag.clone(), layers, config, manifest, packs: Vec::new(), parts, replaced }, files, source))
+}
+
+fn base_layer(layer: LayerFile, created_by: String) -> (Layer, Source) {
+    let (l, source) = file_layer(layer, created_by);
+    let Source::File(path) = source else { unreachable!("file_layer gives a file") };
+    (l, Source::BaseLayer(path))
 }
 
 fn file_layer(layer: LayerFile, created_by: String) -> (Layer, Source) {
@@ -438,6 +446,8 @@ fn plan_variant(
 
 struct PushContext<'a> {
     dest: &'a dyn Store,
+    /// The base's repository in `dest` (base layers may be there from an earlier bake).
+    base_repo: &'a str,
     base: Option<&'a SourceImage>,
     packs: Option<&'a StoreLocation>,
     reporter: &'a Arc<dyn Reporter>,
@@ -454,26 +464,34 @@ async fn push_image(ctx: &PushContext<'_>, name: &str, layers: &[(Layer, Source)
             up.blobs_present += 1;
             continue;
         }
-        // Mount from where the registry already has it: the pack store, the base image, or an
-        // image of this bake.
-        let mounted = match (source, pushed_to.get(&digest)) {
-            (_, Some(repo)) => dest.mount_blob(name, &digest, dest.location(), repo).await?,
-            (Source::Pack(pack, _), None) => match ctx.packs {
-                Some(store) => dest.mount_blob(name, &digest, store, pack).await?,
-                None => false,
-            },
-            (Source::BaseImage, None) => match ctx.base {
-                Some(b) => dest.mount_blob(name, &digest, b.store.location(), &b.name).await?,
-                None => false,
-            },
-            (Source::File(_), None) => false,
-        };
+        // Mount from where the registry may already have it: an image of this bake, the base's
+        // repository (from an earlier bake), the base image, the pack store.
+        let mut candidates: Vec<(&StoreLocation, &str)> = Vec::new();
+        if let Some(repo) = pushed_to.get(&digest) {
+            candidates.push((dest.location(), repo.as_str()));
+        }
+        match source {
+            Source::BaseLayer(_) | Source::BaseImage if name != ctx.base_repo => candidates.push((dest.location(), ctx.base_repo)),
+            _ => {}
+        }
+        match (source, ctx.base, ctx.packs) {
+            (Source::BaseImage, Some(b), _) => candidates.push((b.store.location(), b.name.as_str())),
+            (Source::Pack(pack, _), _, Some(store)) => candidates.push((store, pack.as_str())),
+            _ => {}
+        }
+        let mut mounted = false;
+        for (from, repo) in candidates {
+            if dest.mount_blob(name, &digest, from, repo).await? {
+                mounted = true;
+                break;
+            }
+        }
         if mounted {
             up.blobs_mounted += 1;
         } else {
             let label = format!("{name} {}", layer.created_by);
             match source {
-                Source::File(path) | Source::Pack(_, path) => {
+                Source::File(path) | Source::BaseLayer(path) | Source::Pack(_, path) => {
                     let id = ctx.reporter.start("Uploading", &label, size);
                     let file = tokio::fs::File::open(path).await.map_err(Error::io("cannot read", path))?;
                     let reader = ReportingReader::new(VerifyingReader::new(file, digest.clone(), size), ctx.reporter.clone(), id);

@@ -48,6 +48,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    aibox_pkgmgr::store::registry_config::ensure_trust_store();
     let cli = Cli::parse();
     let printer = Printer { quiet: cli.quiet, json: cli.json, verbose: false };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

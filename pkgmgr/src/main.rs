@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    aibox_pkgmgr::store::registry_config::ensure_trust_store();
     // clap exits 2 on usage errors by itself.
     let cli = cli::Cli::parse();
     let printer = cli.printer();

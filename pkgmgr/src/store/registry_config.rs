@@ -172,3 +172,56 @@ mod tests {
         assert_eq!(split_pem_certificates(bundle.as_bytes()).len(), 2);
     }
 }
+
+/// Let TLS clients start on a system without CA certificates (minimal images such as
+/// `ubuntu:24.04` or a debootstrap `minbase` have none): rustls then refuses to build a client
+/// at all, and oci-client builds one internally whatever its configuration says, so aibox
+/// could not even reach a plain-HTTP registry or one whose CA is in `certs.d`. When no CA
+/// certificate loads and `SSL_CERT_FILE` is unset, point `SSL_CERT_FILE` at an anchor whose
+/// private key was destroyed when it was made: trusting it trusts nothing.
+///
+/// Binaries call this first thing in `main`, before any thread exists (it sets a variable of
+/// the process environment).
+#[allow(unsafe_code)]
+pub fn ensure_trust_store() {
+    if std::env::var_os("SSL_CERT_FILE").is_some() || reqwest::Client::builder().build().is_ok() {
+        return;
+    }
+    let Some(path) = write_placeholder_anchor() else { return };
+    // SAFETY: called at the start of `main`, before any other thread reads the environment.
+    unsafe { std::env::set_var("SSL_CERT_FILE", path) };
+}
+
+/// The anchor in the user's cache directory (only they can change it), else a fresh temporary
+/// file.
+fn write_placeholder_anchor() -> Option<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| std::env::home_dir().map(|h| h.join(".cache")));
+    if let Some(dir) = cache.map(|c| c.join("aibox")) {
+        let path = dir.join("no-system-ca-placeholder.pem");
+        if std::fs::read(&path).is_ok_and(|b| b == PLACEHOLDER_ANCHOR.as_bytes()) {
+            return Some(path);
+        }
+        if std::fs::create_dir_all(&dir).is_ok() && crate::atomic::write_atomic(&path, PLACEHOLDER_ANCHOR.as_bytes()).is_ok() {
+            return Some(path);
+        }
+    }
+    let mut tmp = tempfile::Builder::new().prefix("aibox-no-system-ca-").suffix(".pem").tempfile().ok()?;
+    std::io::Write::write_all(&mut tmp, PLACEHOLDER_ANCHOR.as_bytes()).ok()?;
+    tmp.keep().ok().map(|(_, p)| p)
+}
+
+/// A self-signed CA certificate whose private key was destroyed right after it was made
+/// (`openssl req -x509 -newkey ec ...`, then `shred -u` on the key).
+const PLACEHOLDER_ANCHOR: &str = "-----BEGIN CERTIFICATE-----
+MIIByTCCAW+gAwIBAgIUPZ2MnO2E7qAAA3ntQdTsDZuK20owCgYIKoZIzj0EAwIw
+OTE3MDUGA1UEAwwuYWlib3ggcGxhY2Vob2xkZXIgdHJ1c3QgYW5jaG9yIC0ga2V5
+IGRpc2NhcmRlZDAgFw0yNjExMjQwMTQxMjNaGA8yMTI2MTAzMTAxNDEyM1owOTE3
+MDUGA1UEAwwuYWlib3ggcGxhY2Vob2xkZXIgdHJ1c3QgYW5jaG9yIC0ga2V5IGRp
+c2NhcmRlZDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABJsuNdGVC1YLrgRD7BFp
+7qOd6N5ZgeG1EYdFxalI/YMLl8m2ZfDyNsZzDoKga1tdmzikVX3YOXxrr9gR//Wd
+ZfmjUzBRMB0GA1UdDgQWBBRSpo2j5OOCRd11e2M1JoAQhlzuEDAfBgNVHSMEGDAW
+gBRSpo2j5OOCRd11e2M1JoAQhlzuEDAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49
+BAMCA0gAMEUCIQDoyZi4v84WCsuW/9pRq+H7/lWWVtAfGV/xKoJrjt0vxgIgOqTa
+4l3mhD104gvEVfWVflraAw2ZG41V0rV07Sstrc8=
+-----END CERTIFICATE-----
+";
