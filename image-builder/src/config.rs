@@ -267,3 +267,19 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod shipped {
+    use std::path::Path;
+
+    /// The production images.yaml and its policy are valid as shipped.
+    #[test]
+    fn production_files_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let file = super::ImagesFile::load(&dir.join("images.yaml")).unwrap();
+        let names: Vec<&str> = std::iter::once(file.base.name.as_str()).chain(file.variants.iter().map(|v| v.name.as_str())).collect();
+        assert_eq!(names, ["aibox-base", "aibox-java", "aibox-node", "aibox-full"]);
+        let policy = aibox_pkgmgr::policy::Policy::load(&dir.join("policy.yaml")).unwrap();
+        assert!(policy.exists && !policy.file.trust.is_empty());
+    }
+}

@@ -106,7 +106,8 @@ fn read_layer(blob: &Path, media_type: &str, prefix: &str, work: &Path) -> Resul
             return Err(format!("entry `{path}` is a whiteout (it would delete files of the base image)"));
         }
         let mode = header.mode().map_err(|e| e.to_string())?;
-        if mode & !0o755 & 0o7777 != 0 {
+        // A symlink's mode means nothing (0777 by convention).
+        if kind != tar::EntryType::Symlink && mode & !0o755 & 0o7777 != 0 {
             return Err(format!("entry `{path}` has mode {:o} (setuid, setgid, sticky or group/other write)", mode & 0o7777));
         }
         let under = path == prefix || path.starts_with(&format!("{prefix}/"));
@@ -142,4 +143,65 @@ pub fn state_layer(base: &BaseFiles, state: &State, layers: &BTreeMap<String, &P
         }
     }
     tree.write(out, mtime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PREFIX: &str = "opt/toolpacks/p/1.0.0";
+
+    fn layer(dir: &Path, entries: &[(&str, tar::EntryType, u32, &str)]) -> PathBuf {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, kind, mode, link) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_mode(*mode);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.set_size(0);
+            if link.is_empty() {
+                b.append_data(&mut h, path, std::io::empty()).unwrap();
+            } else {
+                b.append_link(&mut h, path, link).unwrap();
+            }
+        }
+        let path = dir.join("layer.tar");
+        std::fs::write(&path, b.into_inner().unwrap()).unwrap();
+        path
+    }
+
+    type Entries<'a> = &'a [(&'a str, tar::EntryType, u32, &'a str)];
+
+    fn read(entries: Entries<'_>) -> Result<Read_, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = layer(dir.path(), entries);
+        read_layer(&blob, mt::LAYER_TAR, PREFIX, dir.path())
+    }
+
+    use tar::EntryType::{Directory as D, Regular as R, Symlink as S};
+
+    #[test]
+    fn reads_a_good_layer() {
+        let (_, dirs, _, entries) = read(&[("opt/", D, 0o755, ""), ("opt/toolpacks/p/1.0.0/", D, 0o755, ""), ("opt/toolpacks/p/1.0.0/bin/", D, 0o755, ""), ("opt/toolpacks/p/1.0.0/bin/p", R, 0o755, "")]).unwrap();
+        assert_eq!(dirs, [("opt/toolpacks/p/1.0.0".to_owned(), 0o755), ("opt/toolpacks/p/1.0.0/bin".to_owned(), 0o755)]);
+        assert_eq!(entries, 4);
+    }
+
+    #[test]
+    fn refuses_what_would_reach_the_base() {
+        let cases: &[(Entries<'_>, &str)] = &[
+            (&[("etc/passwd", R, 0o644, "")], "outside the pack"),
+            (&[("opt/toolpacks/p/1.0.0/bin/su", R, 0o4755, "")], "mode 4755"),
+            (&[("opt/toolpacks/p/1.0.0/shared/", D, 0o777, "")], "mode 777"),
+            (&[("opt/toolpacks/p/1.0.0/.wh.x", R, 0o644, "")], "whiteout"),
+            (&[("opt/toolpacks", S, 0o777, "/etc")], "not a directory"),
+            (&[("opt/toolpacks/p/1.0.0/esc", S, 0o777, "../../../../etc")], "esc"),
+        ];
+        for (entries, expected) in cases {
+            let err = read(entries).unwrap_err();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+    }
 }

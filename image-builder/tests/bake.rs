@@ -15,12 +15,12 @@ static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::start);
 /// Signed packs in `toolpacks`: hello@1 (packs/hello/1) and greet@1 (depends on hello@1).
 static PACKS: LazyLock<Site> = LazyLock::new(|| {
     let site = Site::new();
-    site.aibox(&["-q", "pack", "publish", workspace().join("packs/hello/1").to_str().unwrap(), "--to", &site.store(), "--key", &site.key()]);
+    site.aibox(&["-q", "pack", "publish", workspace().join("packs/hello/1").to_str().unwrap(), "--to", &REGISTRY.store("toolpacks"), "--key", &site.key()]);
     let greet = site.dir.path().join("greet");
     std::fs::create_dir_all(greet.join("root/bin")).unwrap();
     std::fs::write(greet.join("pack.yaml"), "name: greet\nversion: 1.0.0\ndescription: greets through hello\nmaintainer: tests <t@example.com>\npath: [bin]\ndepends: [hello@1]\n").unwrap();
     write_exec(&greet.join("root/bin/greet"), "#!/bin/sh\necho greet; hello\n");
-    site.aibox(&["-q", "pack", "publish", greet.to_str().unwrap(), "--to", &site.store(), "--key", &site.key()]);
+    site.aibox(&["-q", "pack", "publish", greet.to_str().unwrap(), "--to", &REGISTRY.store("toolpacks"), "--key", &site.key()]);
     site
 });
 
@@ -42,9 +42,6 @@ impl Site {
         self.dir.path()
     }
 
-    fn store(&self) -> String {
-        REGISTRY.store("toolpacks")
-    }
 
     fn key(&self) -> String {
         self.path().join("publisher.key").display().to_string()
@@ -315,7 +312,6 @@ fn a_new_variant_uploads_only_manifests_and_config() {
     let images = images_yaml(dir.path(), "uploads", &base, "  - name: up-hello\n    tag: \"1\"\n    packs: [hello@1]\n  - name: up-hello-too\n    tag: \"1\"\n    packs: [hello@1.0]\n");
     let second = bake_ok(site, &[images.to_str().unwrap(), "--sign-key", &site.key(), "--date", "20261123", "--only", "up-hello-too"]);
     let up = &second["images"][0]["upload"];
-    eprintln!("new variant upload: {up}");
     assert_eq!(up["blobs_mounted"], 3, "base layers and the pack layer: {up}");
     assert_eq!(up["blobs_uploaded"], 2, "config and state layer: {up}");
     assert!(up["bytes_uploaded"].as_u64().unwrap() < 4096, "{up}");

@@ -146,33 +146,6 @@ fn split_pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_and_hosts() {
-        assert!(is_loopback("127.0.0.1:5000"));
-        assert!(is_loopback("127.3.4.5"));
-        assert!(is_loopback("localhost:5000"));
-        assert!(is_loopback("[::1]:5000"));
-        assert!(!is_loopback("harbor.internal"));
-        assert!(!is_loopback("10.0.0.1:5000"));
-        assert_eq!(host_of("harbor.internal:443"), "harbor.internal");
-        assert_eq!(host_of("[::1]:5000"), "[::1]");
-        let c = RegistryConfig { insecure_registries: vec!["reg.test".into()], ..RegistryConfig::default() };
-        assert!(c.is_insecure("reg.test:5000"));
-        assert!(!c.is_insecure("other:5000"));
-    }
-
-    #[test]
-    fn splits_bundles() {
-        let one = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        let bundle = format!("# comment\n{one}{one}");
-        assert_eq!(split_pem_certificates(bundle.as_bytes()).len(), 2);
-    }
-}
-
 /// Let TLS clients start on a system without CA certificates (minimal images such as
 /// `ubuntu:24.04` or a debootstrap `minbase` have none): rustls then refuses to build a client
 /// at all, and oci-client builds one internally whatever its configuration says, so aibox
@@ -225,3 +198,30 @@ BAMCA0gAMEUCIQDoyZi4v84WCsuW/9pRq+H7/lWWVtAfGV/xKoJrjt0vxgIgOqTa
 4l3mhD104gvEVfWVflraAw2ZG41V0rV07Sstrc8=
 -----END CERTIFICATE-----
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_and_hosts() {
+        assert!(is_loopback("127.0.0.1:5000"));
+        assert!(is_loopback("127.3.4.5"));
+        assert!(is_loopback("localhost:5000"));
+        assert!(is_loopback("[::1]:5000"));
+        assert!(!is_loopback("harbor.internal"));
+        assert!(!is_loopback("10.0.0.1:5000"));
+        assert_eq!(host_of("harbor.internal:443"), "harbor.internal");
+        assert_eq!(host_of("[::1]:5000"), "[::1]");
+        let c = RegistryConfig { insecure_registries: vec!["reg.test".into()], ..RegistryConfig::default() };
+        assert!(c.is_insecure("reg.test:5000"));
+        assert!(!c.is_insecure("other:5000"));
+    }
+
+    #[test]
+    fn splits_bundles() {
+        let one = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let bundle = format!("# comment\n{one}{one}");
+        assert_eq!(split_pem_certificates(bundle.as_bytes()).len(), 2);
+    }
+}
