@@ -214,7 +214,7 @@ pub async fn bake(file: &ImagesFile, options: &Options) -> Result<BakeReport> {
             force: false,
         };
         let mut fetched: HashMap<String, PackLayer> = HashMap::new();
-        for variant in &file.variants {
+        for variant in file.variants.iter().filter(|v| options.only.is_empty() || options.only.contains(&v.name)) {
             let specs = variant.packs.iter().map(|p| p.parse::<PackSpec>()).collect::<aibox_pkgmgr::Result<Vec<_>>>()?;
             let plan = installer.plan(&specs, &State::default()).await?;
             for r in &plan {

@@ -62,7 +62,8 @@ pub struct Base {
     /// configuration, the user and `/opt/toolpacks`; a path: that aibox binary; `false`: nothing.
     #[serde(default)]
     pub aibox: Aibox,
-    /// Becomes `/etc/aibox/policy.yaml`; packs baked into variants are checked against it.
+    /// Becomes `/etc/aibox/policy.yaml`; packs baked into variants are checked against it
+    /// (with `aibox: false`, it is only used for that).
     #[serde(default)]
     pub policy: Option<PathBuf>,
     /// Become `/etc/aibox/keys/<file name>`.
@@ -169,8 +170,8 @@ impl ImagesFile {
         if let Some(image) = &base.image {
             aibox_pkgmgr::PackRef::parse(image).map_err(|e| format!("base.image: {e}"))?;
         }
-        if !base.aibox.enabled() && (base.policy.is_some() || !base.keys.is_empty() || base.config.is_some()) {
-            return Err("base: `policy`, `keys` and `config` go into the aibox layer; with `aibox: false` there is none".into());
+        if !base.aibox.enabled() && base.config.is_some() {
+            return Err("base.config goes into the aibox layer; with `aibox: false` there is none".into());
         }
         if !self.variants.is_empty() && base.policy.is_none() {
             return Err("base.policy: variants need a policy (with the keys that trust `store`): packs baked in are verified against it, as `aibox install` would".into());
