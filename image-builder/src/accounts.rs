@@ -6,6 +6,8 @@
 //! report; a name or gid taken otherwise is an error.
 
 use crate::base_files::BaseFiles;
+#[cfg(test)]
+use crate::base_files::Kind;
 use crate::config::User;
 use crate::error::{Error, Result};
 use crate::layer::Meta;
@@ -19,8 +21,34 @@ pub struct AccountFiles {
     pub replaced: Vec<String>,
 }
 
-fn lines(files: &BaseFiles, path: &str) -> Option<(Vec<String>, Meta)> {
-    files.accounts.get(path).map(|(bytes, meta)| (String::from_utf8_lossy(bytes).lines().map(str::to_owned).collect(), *meta))
+/// The lines of account file `path`: `None` when the base has none; an error when it has one
+/// the builder could not read (not a regular file, too large, not UTF-8).
+fn lines(files: &BaseFiles, path: &str) -> Result<Option<(Vec<String>, Meta)>> {
+    match files.accounts.get(path) {
+        Some((bytes, meta)) => {
+            let text = std::str::from_utf8(bytes).map_err(|_| Error::Account(format!("/{path} of the base is not UTF-8 text")))?;
+            Ok(Some((text.lines().map(str::to_owned).collect(), *meta)))
+        }
+        None if files.exists(path) => Err(Error::Account(format!("/{path} of the base is not a regular file of at most 4 MiB"))),
+        None => Ok(None),
+    }
+}
+
+/// Remove `name` from the member lists (and, in gshadow, the admin lists) of group lines.
+fn drop_member(lines: &mut [String], name: &str, fields: &[usize]) {
+    for line in lines {
+        let mut parts: Vec<String> = line.split(':').map(str::to_owned).collect();
+        let mut changed = false;
+        for &f in fields {
+            if parts.get(f).is_some_and(|list| list.split(',').any(|m| m == name)) {
+                parts[f] = parts[f].split(',').filter(|m| *m != name).collect::<Vec<_>>().join(",");
+                changed = true;
+            }
+        }
+        if changed {
+            *line = parts.join(":");
+        }
+    }
 }
 
 fn field(line: &str, n: usize) -> Option<&str> {
@@ -30,9 +58,10 @@ fn field(line: &str, n: usize) -> Option<&str> {
 /// Add `user` (home `/home/<name>`, login shell `shell`) to the account files of `files`.
 pub fn add_user(files: &BaseFiles, user: &User, shell: &str) -> Result<AccountFiles> {
     let uid = user.uid.to_string();
-    let (mut passwd, passwd_meta) = lines(files, "etc/passwd").unwrap_or_else(|| (vec!["root:x:0:0:root:/root:/bin/sh".into()], Meta::root(0o644)));
-    let (mut group, group_meta) = lines(files, "etc/group").unwrap_or_else(|| (vec!["root:x:0:".into()], Meta::root(0o644)));
-    let mut shadow = lines(files, "etc/shadow");
+    let (mut passwd, passwd_meta) = lines(files, "etc/passwd")?.unwrap_or_else(|| (vec!["root:x:0:0:root:/root:/bin/sh".into()], Meta::root(0o644)));
+    let (mut group, group_meta) = lines(files, "etc/group")?.unwrap_or_else(|| (vec!["root:x:0:".into()], Meta::root(0o644)));
+    let mut shadow = lines(files, "etc/shadow")?;
+    let mut gshadow = lines(files, "etc/gshadow")?;
     let mut out = AccountFiles::default();
 
     if let Some(existing) = passwd.iter().find(|l| field(l, 0) == Some(&user.name)) {
@@ -43,18 +72,24 @@ pub fn add_user(files: &BaseFiles, user: &User, shell: &str) -> Result<AccountFi
     }
     // An account holding the uid goes, with its own group and memberships.
     let holders: Vec<String> = passwd.iter().filter(|l| field(l, 2) == Some(&uid)).filter_map(|l| field(l, 0)).map(str::to_owned).collect();
+    if let Some(holder) = holders.first()
+        && user.uid < 1000
+    {
+        return Err(Error::Account(format!("uid {uid} belongs to the system account `{holder}`, which is never replaced")));
+    }
     for name in &holders {
         passwd.retain(|l| field(l, 0) != Some(name));
         if let Some((s, _)) = &mut shadow {
             s.retain(|l| field(l, 0) != Some(name));
         }
+        let own_group = group.iter().find(|l| field(l, 0) == Some(name) && field(l, 2) == Some(&uid)).is_some();
         group.retain(|l| !(field(l, 0) == Some(name) && field(l, 2) == Some(&uid)));
-        for line in &mut group {
-            let mut parts: Vec<String> = line.split(':').map(str::to_owned).collect();
-            if parts.len() == 4 && parts[3].split(',').any(|m| m == name) {
-                parts[3] = parts[3].split(',').filter(|m| m != name).collect::<Vec<_>>().join(",");
-                *line = parts.join(":");
+        drop_member(&mut group, name, &[3]);
+        if let Some((g, _)) = &mut gshadow {
+            if own_group {
+                g.retain(|l| field(l, 0) != Some(name));
             }
+            drop_member(g, name, &[2, 3]);
         }
     }
     out.replaced = holders;
@@ -70,6 +105,10 @@ pub fn add_user(files: &BaseFiles, user: &User, shell: &str) -> Result<AccountFi
         s.push(format!("{}:!::0:99999:7:::", user.name));
         out.files.push(("etc/shadow", text(s), meta));
     }
+    if let Some((mut g, meta)) = gshadow {
+        g.push(format!("{}:!::", user.name));
+        out.files.push(("etc/gshadow", text(g), meta));
+    }
     Ok(out)
 }
 
@@ -79,10 +118,11 @@ mod tests {
 
     fn base(passwd: &str, group: &str, shadow: Option<&str>) -> BaseFiles {
         let mut f = BaseFiles::default();
-        f.add("etc/passwd", false, Meta::root(0o644), Some(passwd.as_bytes().to_vec()));
-        f.add("etc/group", false, Meta::root(0o644), Some(group.as_bytes().to_vec()));
+        f.add("etc/passwd", Kind::Other, Meta::root(0o644), Some(passwd.as_bytes().to_vec()), None);
+        f.add("etc/group", Kind::Other, Meta::root(0o644), Some(group.as_bytes().to_vec()), None);
         if let Some(s) = shadow {
-            f.add("etc/shadow", false, Meta { mode: 0o640, uid: 0, gid: 42 }, Some(s.as_bytes().to_vec()));
+            f.add("etc/shadow", Kind::Other, Meta { mode: 0o640, uid: 0, gid: 42 }, Some(s.as_bytes().to_vec()), None);
+            f.add("etc/gshadow", Kind::Other, Meta { mode: 0o640, uid: 0, gid: 42 }, Some(b"root:*::\nadm:*::syslog,ubuntu\nubuntu:!::\n".to_vec()), None);
         }
         f
     }
@@ -97,6 +137,7 @@ mod tests {
         assert_eq!(text(1), "root:x:0:\nadm:x:4:syslog\ndev:x:1000:\n");
         assert_eq!(text(2), "root:*:1::::::\ndev:!::0:99999:7:::\n");
         assert_eq!(out.files[2].2.gid, 42, "shadow keeps its group and mode");
+        assert_eq!(text(3), "root:*::\nadm:*::syslog\ndev:!::\n");
     }
 
     #[test]
@@ -107,5 +148,10 @@ mod tests {
         assert!(add_user(&f, &User::default(), "/bin/sh").unwrap_err().to_string().contains("uid 1001"));
         let f = base("root:x:0:0::/root:/bin/sh\n", "root:x:0:\nstaff:x:1000:\n", None);
         assert!(add_user(&f, &User::default(), "/bin/sh").unwrap_err().to_string().contains("`staff`"));
+        let f = base("root:x:0:0::/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\n", "root:x:0:\n", None);
+        assert!(add_user(&f, &User { name: "dev".into(), uid: 1 }, "/bin/sh").unwrap_err().to_string().contains("system account `daemon`"));
+        let mut f = BaseFiles::default();
+        f.add("etc/passwd", Kind::Symlink, Meta::root(0o777), None, Some("../usr/lib/passwd".into()));
+        assert!(add_user(&f, &User::default(), "/bin/sh").unwrap_err().to_string().contains("not a regular file"));
     }
 }

@@ -50,19 +50,19 @@ pub fn write(base: &BaseFiles, inputs: &Inputs<'_>, out: &Path, mtime: u64) -> R
     let owner = Meta { mode: 0o755, uid: u64::from(inputs.user.uid), gid: u64::from(inputs.user.uid) };
     let mut tree = Tree::default();
     for (path, content, meta) in files {
-        tree.put(base, path, Item::File(meta, content));
+        tree.put(base, path, Item::File(meta, content))?;
     }
-    tree.put(base, &format!("home/{}", inputs.user.name), Item::Dir(owner));
-    tree.put(base, TOOLPACKS, Item::Dir(owner));
-    tree.put(base, "usr/local/bin/aibox", Item::HostFile(Meta::root(0o755), inputs.binary.to_owned()));
-    tree.put(base, "etc/profile.d/aibox.sh", Item::File(Meta::root(0o644), PROFILE_HOOK.as_bytes().to_vec()));
-    tree.put(base, "etc/aibox", Item::Dir(Meta::root(0o755)));
-    tree.put(base, "etc/aibox/config.yaml", Item::File(Meta::root(0o644), inputs.config_yaml.clone()));
+    tree.put(base, &format!("home/{}", inputs.user.name), Item::Dir(owner))?;
+    tree.put(base, TOOLPACKS, Item::Dir(owner))?;
+    tree.put(base, "usr/local/bin/aibox", Item::HostFile(Meta::root(0o755), inputs.binary.to_owned()))?;
+    tree.put(base, "etc/profile.d/aibox.sh", Item::File(Meta::root(0o644), PROFILE_HOOK.as_bytes().to_vec()))?;
+    tree.put(base, "etc/aibox", Item::Dir(Meta::root(0o755)))?;
+    tree.put(base, "etc/aibox/config.yaml", Item::File(Meta::root(0o644), inputs.config_yaml.clone()))?;
     if let Some(policy) = inputs.policy {
-        tree.put(base, "etc/aibox/policy.yaml", Item::HostFile(Meta::root(0o644), policy.to_owned()));
+        tree.put(base, "etc/aibox/policy.yaml", Item::HostFile(Meta::root(0o644), policy.to_owned()))?;
     }
     if !inputs.keys.is_empty() {
-        tree.put(base, "etc/aibox/keys", Item::Dir(Meta::root(0o755)));
+        tree.put(base, "etc/aibox/keys", Item::Dir(Meta::root(0o755)))?;
     }
     let mut seen = std::collections::BTreeSet::new();
     for key in inputs.keys {
@@ -70,7 +70,7 @@ pub fn write(base: &BaseFiles, inputs: &Inputs<'_>, out: &Path, mtime: u64) -> R
         if !seen.insert(name.clone()) {
             return Err(Error::ImagesFile { path: key.clone(), message: format!("base.keys: two keys are named `{name}`; they would overwrite each other in /etc/aibox/keys") });
         }
-        tree.put(base, &format!("etc/aibox/keys/{name}"), Item::HostFile(Meta::root(0o644), key.clone()));
+        tree.put(base, &format!("etc/aibox/keys/{name}"), Item::HostFile(Meta::root(0o644), key.clone()))?;
     }
     Ok(AiboxLayer { layer: tree.write(out, mtime)?, replaced, shell: shell.to_owned() })
 }

@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::image::{self, ConfigInputs, Layer};
 use crate::layer::{LayerFile, Meta};
 use crate::packs::{self, PackLayer};
-use crate::sbom::{self, Component};
+use crate::sbom::{self, Component, Origin};
 
 /// How to bake.
 pub struct Options {
@@ -226,14 +226,23 @@ pub async fn bake(file: &ImagesFile, options: &Options) -> Result<BakeReport> {
             planned.push(plan_variant(file, variant, &planned[0], &base_files, &plan, &fetched, options, &dest, work)?);
         }
     }
-    let selected: Vec<Planned> = planned.into_iter().filter(|p| options.only.is_empty() || options.only.contains(&p.name)).collect();
+    let wanted = |p: &Planned| options.only.is_empty() || options.only.contains(&p.name);
+    // A variant baked alone names its base by digest: that manifest must exist, untagged.
+    let base_untagged = !wanted(&planned[0]) && planned[1..].iter().any(wanted);
 
     // 2. and 3.
     let mut report = BakeReport { registry: dest.to_string(), dry_run: options.dry_run, images: Vec::new() };
     let dest_store = if options.dry_run { None } else { Some(store::open_for_write(&dest, &options.registry).await?) };
     let pack_store = if options.dry_run || file.variants.is_empty() { None } else { Some(pack_store_location) };
     let mut pushed_to: HashMap<Digest, String> = HashMap::new();
-    for p in selected {
+    for (i, p) in planned.into_iter().enumerate() {
+        if !wanted(&p) {
+            if i == 0 && base_untagged && let Some(dest_store) = &dest_store {
+                let ctx = PushContext { dest: dest_store.as_ref(), base_repo: &file.base.name, base: source.as_ref(), packs: None, reporter: &options.reporter };
+                push_image(&ctx, &p.name, &p.layers, &p.config, &p.manifest, &mut pushed_to).await?;
+            }
+            continue;
+        }
         let mut image = ImageReport {
             name: p.name.clone(),
             tags: vec![p.tag.clone(), format!("{}-{}", p.tag, options.date.stamp)],
@@ -250,14 +259,20 @@ pub async fn bake(file: &ImagesFile, options: &Options) -> Result<BakeReport> {
         };
         if let Some(dest_store) = &dest_store {
             let ctx = PushContext { dest: dest_store.as_ref(), base_repo: &file.base.name, base: source.as_ref(), packs: pack_store.as_ref(), reporter: &options.reporter };
-            image.upload = push_image(&ctx, &p.name, &p.layers, &p.config, &p.manifest, &image.tags, &mut pushed_to).await?;
-            let image_component = Component { id: "image".into(), name: p.name.clone(), version: p.tag.clone(), digest: p.manifest.digest.clone(), location: dest.docker_reference(&p.name), purpose: "CONTAINER", supplier: None };
+            image.upload = push_image(&ctx, &p.name, &p.layers, &p.config, &p.manifest, &mut pushed_to).await?;
+            let image_component = Component { id: "image".into(), name: p.name.clone(), version: p.tag.clone(), digest: p.manifest.digest.clone(), origin: Origin::of(&dest, &p.name), purpose: "CONTAINER", supplier: None };
             let (sbom_manifest, sent) = push_sbom(dest_store.as_ref(), &p.name, &image_component, &p.parts, &p.manifest, &options.date.created).await?;
             image.upload.manifest_bytes += sent;
             image.sbom = Some(sbom_manifest.clone());
             if let Some(key) = &options.key {
                 image.signature = Some(cosign::sign(dest_store.as_ref(), &p.name, &p.manifest.digest, key).await?.signature_manifest);
                 cosign::sign(dest_store.as_ref(), &p.name, &sbom_manifest, key).await?;
+            }
+            // The tags move last: a bake that fails before here leaves them on the previous,
+            // signed image.
+            for tag in &image.tags {
+                dest_store.push_manifest(&p.name, Some(tag), &p.manifest).await?;
+                image.upload.manifest_bytes += p.manifest.bytes.len() as u64;
             }
         }
         report.images.push(image);
@@ -316,7 +331,7 @@ async fn plan_base(file: &ImagesFile, options: &Options, dest: &StoreLocation, p
             let mtime = options.date.mtime;
             let (layer, files) = tokio::task::spawn_blocking(move || crate::rootfs::normalize(&rootfs_path, &work_dir.join("rootfs.layer"), &work_dir, mtime)).await.expect("rootfs task does not panic")?;
             let created_by = format!("aibox-image: rootfs {}", rootfs.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
-            parts.push(Component { id: "base".into(), name: rootfs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), version: base.tag.clone(), digest: layer.digest.clone(), location: "NOASSERTION".into(), purpose: "OPERATING-SYSTEM", supplier: None });
+            parts.push(Component { id: "base".into(), name: rootfs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), version: base.tag.clone(), digest: layer.digest.clone(), origin: Origin::File, purpose: "OPERATING-SYSTEM", supplier: None });
             layers.push(base_layer(layer, created_by));
             (files, None, None)
         }
@@ -324,7 +339,7 @@ async fn plan_base(file: &ImagesFile, options: &Options, dest: &StoreLocation, p
             let source = base_image::open(reference, &options.registry, platform).await?;
             let files = if base.aibox.enabled() { source.files(&options.reporter).await? } else { BaseFiles::default() };
             let r = aibox_pkgmgr::PackRef::parse(reference)?;
-            parts.push(Component { id: "base".into(), name: r.name.clone(), version: r.target.clone().unwrap_or_default(), digest: source.manifest.digest.clone(), location: r.store.docker_reference(&r.name), purpose: "OPERATING-SYSTEM", supplier: None });
+            parts.push(Component { id: "base".into(), name: r.name.clone(), version: r.target.clone().unwrap_or_default(), digest: source.manifest.digest.clone(), origin: Origin::of(&r.store, &r.name), purpose: "OPERATING-SYSTEM", supplier: None });
             let config = source.config.clone();
             (files, Some(source), Some(config))
         }
@@ -346,21 +361,22 @@ async fn plan_base(file: &ImagesFile, options: &Options, dest: &StoreLocation, p
             Aibox::Enabled(_) => default_aibox_binary()?,
         };
         let config_yaml = match &base.config {
-            Some(p) => std::fs::read(p).map_err(Error::io("cannot read", p))?,
+            Some(p) => checked_config(p, &file.store)?,
             None => format!("# Written by aibox-image: where `aibox install` finds packs.\nstore: {}\ntoolpacks_dir: /opt/toolpacks\n", file.store).into_bytes(),
         };
         let inputs = aibox_layer::Inputs { binary: &binary, config_yaml, policy: base.policy.as_deref(), keys: &base.keys, user: &base.user };
         let written = aibox_layer::write(&files, &inputs, &work.join("aibox.layer"), options.date.mtime)?;
         replaced = written.replaced;
         let version = aibox_version(&binary);
-        parts.push(Component { id: "aibox".into(), name: "aibox".into(), version, digest: aibox_pkgmgr::digest::digest_file(&binary).map_err(Error::io("cannot read", &binary))?.0, location: "NOASSERTION".into(), purpose: "APPLICATION", supplier: None });
+        parts.push(Component { id: "aibox".into(), name: "aibox".into(), version, digest: aibox_pkgmgr::digest::digest_file(&binary).map_err(Error::io("cannot read", &binary))?.0, origin: Origin::File, purpose: "APPLICATION", supplier: None });
         layers.push(base_layer(written.layer, "aibox-image: aibox, /etc/aibox, user, /opt/toolpacks".into()));
-        user = Some((base.user.name.as_str(), format!("/home/{}", base.user.name)));
+        // Numeric, so that runtimes (and Kubernetes' runAsNonRoot) can tell it is not root.
+        user = Some((format!("{uid}:{uid}", uid = base.user.uid), format!("/home/{}", base.user.name)));
         if cmd.is_none() && base_config.as_ref().is_none_or(|c| c["config"]["Cmd"].is_null()) {
             cmd = Some(vec![written.shell, "-l".into()]);
         }
         // What the aibox layer adds is part of the base from here on (variants see it).
-        files.add("opt/toolpacks", true, Meta { mode: 0o755, uid: u64::from(base.user.uid), gid: u64::from(base.user.uid) }, None);
+        files.add("opt/toolpacks", crate::base_files::Kind::Dir, Meta { mode: 0o755, uid: u64::from(base.user.uid), gid: u64::from(base.user.uid) }, None, None);
     }
     let added: Vec<Layer> = layers.iter().skip(base_layer_count).map(|(l, _)| l.clone()).collect();
     let labels = labels(file, options, &base.name, &base.tag);
@@ -373,6 +389,22 @@ async fn plan_base(file: &ImagesFile, options: &Options, dest: &StoreLocation, p
     let manifest = image::manifest(&config, layers.iter().map(|(l, _)| l.descriptor.clone()).collect(), annotations);
     let _ = dest;
     Ok((Planned { name: base.name.clone(), tag: base.tag.clone(), layers, config, manifest, packs: Vec::new(), parts, replaced }, files, source))
+}
+
+/// A `base.config` file, which must agree with images.yaml on where packs come from and go
+/// (else the baked state would be invisible to aibox in the image).
+fn checked_config(path: &Path, store: &str) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(Error::io("cannot read", path))?;
+    let invalid = |message: String| Error::ImagesFile { path: path.to_owned(), message };
+    let text = std::str::from_utf8(&bytes).map_err(|_| invalid("base.config: not UTF-8".into()))?;
+    let config: aibox_pkgmgr::config::ConfigFile = serde_saphyr::from_str(text).map_err(|e| invalid(format!("base.config: {}", e.to_string().lines().next().unwrap_or_default())))?;
+    if config.store.as_deref().is_some_and(|s| s != store) {
+        return Err(invalid(format!("base.config: store `{}` is not images.yaml's store `{store}`, which the baked packs come from", config.store.unwrap_or_default())));
+    }
+    if config.toolpacks_dir.as_deref().is_some_and(|d| d != Path::new("/opt/toolpacks")) {
+        return Err(invalid("base.config: toolpacks_dir must be /opt/toolpacks, where images have their packs".into()));
+    }
+    Ok(bytes)
 }
 
 fn base_layer(layer: LayerFile, created_by: String) -> (Layer, Source) {
@@ -415,7 +447,7 @@ fn plan_variant(
     let mut layers: Vec<(Layer, Source)> = base.layers.clone();
     let mut added = Vec::new();
     let mut packs = Vec::new();
-    let mut parts = vec![Component { id: "base".into(), name: base.name.clone(), version: base.tag.clone(), digest: base.manifest.digest.clone(), location: dest.docker_reference(&base.name), purpose: "CONTAINER", supplier: None }];
+    let mut parts = vec![Component { id: "base".into(), name: base.name.clone(), version: base.tag.clone(), digest: base.manifest.digest.clone(), origin: Origin::of(dest, &base.name), purpose: "CONTAINER", supplier: None }];
     for r in plan {
         let name = r.pack.name.to_string();
         let layer = &fetched[&r.layer.digest];
@@ -425,7 +457,7 @@ fn plan_variant(
         added.push(l.clone());
         layers.push((l, Source::Pack(name.clone(), layer.blob.clone())));
         packs.push(PackReport { name: name.clone(), version: r.pack.version.clone(), digest: r.digest.to_string(), layer: r.layer.digest.clone(), requested: r.requested.clone() });
-        parts.push(Component { id: format!("pack-{name}"), name: name.clone(), version: r.pack.version.clone(), digest: r.digest.clone(), location: store.docker_reference(&name), purpose: "APPLICATION", supplier: Some(r.pack.maintainer.clone()) });
+        parts.push(Component { id: format!("pack-{name}"), name: name.clone(), version: r.pack.version.clone(), digest: r.digest.clone(), origin: Origin::of(&store, &name), purpose: "APPLICATION", supplier: Some(r.pack.maintainer.clone()) });
     }
     let owner = if file.base.aibox.enabled() { Meta { mode: 0o755, uid: u64::from(file.base.user.uid), gid: u64::from(file.base.user.uid) } } else { Meta::root(0o755) };
     let state_layer = packs::state_layer(base_files, &state, &by_name, owner, &work.join(format!("{}.state.layer", variant.name)), options.date.mtime)?;
@@ -453,8 +485,8 @@ struct PushContext<'a> {
     reporter: &'a Arc<dyn Reporter>,
 }
 
-/// Push one image: blobs, config, manifest by digest, then each tag.
-async fn push_image(ctx: &PushContext<'_>, name: &str, layers: &[(Layer, Source)], config: &[u8], manifest: &RawManifest, tags: &[String], pushed_to: &mut HashMap<Digest, String>) -> Result<Upload> {
+/// Push one image: blobs, config, then the manifest by digest (the caller tags it).
+async fn push_image(ctx: &PushContext<'_>, name: &str, layers: &[(Layer, Source)], config: &[u8], manifest: &RawManifest, pushed_to: &mut HashMap<Digest, String>) -> Result<Upload> {
     let dest = ctx.dest;
     let mut up = Upload::default();
     for (layer, source) in layers {
@@ -523,10 +555,6 @@ async fn push_image(ctx: &PushContext<'_>, name: &str, layers: &[(Layer, Source)
     }
     dest.push_manifest(name, None, manifest).await?;
     up.manifest_bytes += manifest.bytes.len() as u64;
-    for tag in tags {
-        dest.push_manifest(name, Some(tag), manifest).await?;
-        up.manifest_bytes += manifest.bytes.len() as u64;
-    }
     Ok(up)
 }
 

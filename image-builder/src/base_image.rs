@@ -14,7 +14,7 @@ use aibox_schema::media_types as mt;
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use tokio_util::io::SyncIoBridge;
 
-use crate::base_files::{ACCOUNT_FILES, BaseFiles, MAX_ACCOUNT_FILE, clean_path};
+use crate::base_files::{ACCOUNT_FILES, BaseFiles, Kind, MAX_ACCOUNT_FILE, clean_path};
 use crate::error::{Error, Result};
 use crate::layer::Meta;
 
@@ -64,15 +64,26 @@ pub async fn open(reference: &str, registry: &RegistryConfig, platform: &str) ->
     let config_digest: Digest = parsed.config.digest.parse().map_err(bad)?;
     let config_bytes = store::read_blob(store.as_ref(), &r.name, &config_digest, MAX_CONFIG).await?;
     let config: serde_json::Value = serde_json::from_slice(&config_bytes).map_err(|e| bad(format!("config does not parse: {e}")))?;
-    if config["os"] != "linux" {
-        return Err(bad(format!("is not a Linux image (os {})", config["os"])));
+    let (os, arch) = platform.split_once('/').unwrap_or(("linux", platform));
+    if config["os"] != os || config["architecture"] != arch {
+        return Err(bad(format!("is {}/{}, not {platform} (the platform aibox and the packs are for)", config["os"], config["architecture"])));
     }
-    let diff_ids: Vec<Digest> = config["rootfs"]["diff_ids"].as_array().into_iter().flatten().filter_map(|d| d.as_str()?.parse().ok()).collect();
+    if config["rootfs"]["type"] != "layers" || !config["rootfs"]["diff_ids"].is_array() {
+        return Err(bad("its config has no rootfs.diff_ids list".into()));
+    }
+    let diff_ids = config["rootfs"]["diff_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| d.as_str().unwrap_or_default().parse::<Digest>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("its config lists a diff_id that is not a sha256 digest: {e}")))?;
     if diff_ids.len() != parsed.layers.len() {
         return Err(bad(format!("its config lists {} diff_ids for {} layers", diff_ids.len(), parsed.layers.len())));
     }
     let mut layers = Vec::new();
     for (mut layer, diff_id) in parsed.layers.into_iter().zip(diff_ids) {
+        layer.digest.parse::<Digest>().map_err(|e| bad(format!("layer {}: {e}", layer.digest)))?;
         layer.media_type = match layer.media_type.as_str() {
             DOCKER_LAYER_GZIP => mt::LAYER_TAR_GZIP.to_owned(),
             mt::LAYER_TAR_GZIP | mt::LAYER_TAR_ZSTD | mt::LAYER_TAR => layer.media_type,
@@ -113,21 +124,25 @@ fn apply_layer(reader: impl Read, media_type: &str, mut files: BaseFiles) -> Res
         _ => Box::new(&mut reader),
     };
     let mut archive = tar::Archive::new(decoded);
+    // A layer's whiteouts apply to the layers below it, not to its own entries: apply them first.
+    let mut whiteouts = Vec::new();
+    let mut added = Vec::new();
     for entry in archive.entries().map_err(|e| e.to_string())? {
         let mut entry = entry.map_err(|e| e.to_string())?;
         let Some(path) = clean_path(&entry.path_bytes())? else { continue };
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", &path));
         if name == ".wh..wh..opq" {
-            files.remove(dir, true);
+            whiteouts.push((dir.to_owned(), true));
             continue;
         }
         if let Some(gone) = name.strip_prefix(".wh.") {
-            files.remove(&if dir.is_empty() { gone.to_owned() } else { format!("{dir}/{gone}") }, false);
+            whiteouts.push((if dir.is_empty() { gone.to_owned() } else { format!("{dir}/{gone}") }, false));
             continue;
         }
         let header = entry.header();
         let kind = header.entry_type();
         let meta = Meta { mode: header.mode().map_err(|e| e.to_string())? & 0o7777, uid: header.uid().map_err(|e| e.to_string())?, gid: header.gid().map_err(|e| e.to_string())? };
+        let link = (kind == tar::EntryType::Symlink).then(|| entry.link_name_bytes().map(|l| String::from_utf8_lossy(&l).into_owned()).unwrap_or_default());
         let content = if ACCOUNT_FILES.contains(&path.as_str()) && kind == tar::EntryType::Regular && entry.size() <= MAX_ACCOUNT_FILE {
             let mut buf = Vec::new();
             entry.read_to_end(&mut buf).map_err(|e| e.to_string())?;
@@ -135,7 +150,13 @@ fn apply_layer(reader: impl Read, media_type: &str, mut files: BaseFiles) -> Res
         } else {
             None
         };
-        files.add(&path, kind == tar::EntryType::Directory, meta, content);
+        added.push((path, Kind::of(kind), meta, content, link));
+    }
+    for (path, only_children) in whiteouts {
+        files.remove(&path, only_children);
+    }
+    for (path, kind, meta, content, link) in added {
+        files.add(&path, kind, meta, content, link);
     }
     drop(archive);
     // The digest is checked at the end of the stream: read what the tar did not.

@@ -40,6 +40,9 @@ pub enum Error {
         /// Which rule it breaks.
         reason: String,
     },
+    /// The base's filesystem does not fit what the builder adds (a symlink where it writes).
+    #[error("the base: {0}")]
+    BaseLayout(String),
     /// The `dev` account cannot be added to the base's `/etc/passwd`.
     #[error("cannot add the user: {0}")]
     Account(String),
@@ -54,6 +57,7 @@ impl Error {
             Error::Rootfs { .. } => Some("give a tar of the root filesystem (plain, gzip or zstd), e.g. `tar --numeric-owner -C ROOTFS -cf rootfs.tar .`".into()),
             Error::BaseImage { .. } => Some("check the reference with `skopeo inspect`; the base must be a Linux image for this platform".into()),
             Error::PackLayer { .. } => Some("republish the pack with `aibox pack publish` (it writes layers that follow these rules)".into()),
+            Error::BaseLayout(_) => Some("use a base where these paths are plain directories (aibox-image never writes through a symlink of the base)".into()),
             Error::Account(_) => Some("set `base.user` (name, uid) in images.yaml to an account that fits the base".into()),
         }
     }

@@ -33,8 +33,8 @@ pub struct ConfigInputs<'a> {
     pub platform: &'a str,
     /// RFC 3339.
     pub created: &'a str,
-    /// `User` and `WorkingDir`, when the image has the aibox user.
-    pub user: Option<(&'a str, String)>,
+    /// `User` (`uid:gid`) and `WorkingDir`, when the image has the aibox user.
+    pub user: Option<(String, String)>,
     /// `Cmd`, when set.
     pub cmd: Option<&'a [String]>,
     /// Packs whose PATH and env go into `Env`.
@@ -86,7 +86,10 @@ pub fn config(inputs: &ConfigInputs<'_>) -> Vec<u8> {
         labels.insert(k.clone(), json!(v));
     }
     let rootfs = obj.entry("rootfs").or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
-    let diff_ids = rootfs.get_mut("diff_ids").and_then(Value::as_array_mut).expect("rootfs has diff_ids");
+    if !rootfs["diff_ids"].is_array() {
+        *rootfs = json!({"type": "layers", "diff_ids": []});
+    }
+    let diff_ids = rootfs["diff_ids"].as_array_mut().expect("made an array");
     diff_ids.extend(inputs.layers.iter().map(|l| json!(l.diff_id.as_str())));
     let history = obj.entry("history").or_insert_with(|| json!([]));
     if let Some(history) = history.as_array_mut() {

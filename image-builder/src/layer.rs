@@ -48,6 +48,23 @@ impl Meta {
     }
 }
 
+/// A reader that fails instead of ending before `left` bytes were read.
+struct Exact<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.left > 0 && !buf.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} bytes short of the size in its header", self.left)));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// A layer being written.
 pub struct LayerWriter {
     tar: tar::Builder<Sink>,
@@ -94,11 +111,13 @@ impl LayerWriter {
     }
 
     /// A regular file of `size` bytes read from `data`, with PAX `xattrs` (`SCHILY.xattr.*`).
+    /// Fewer bytes than `size` (a file that shrank while read) is an error.
     pub fn file_from(&mut self, path: &str, meta: Meta, size: u64, data: impl Read, xattrs: &[(String, Vec<u8>)]) -> Result<()> {
         self.pax(xattrs)?;
         let mut h = self.header(tar::EntryType::Regular, meta, size);
         let err = self.err();
-        self.tar.append_data(&mut h, path, data.take(size)).map_err(err)
+        let mut data = Exact { inner: data.take(size), left: size };
+        self.tar.append_data(&mut h, path, &mut data).map_err(err)
     }
 
     /// A symlink or a hard link (`kind`) to `target`.

@@ -67,7 +67,7 @@ pub async fn fetch(store: &dyn Store, r: &Resolved, work: &Path, reporter: &Arc<
     file.flush().await.map_err(Error::io("cannot write", &blob))?;
     let (blob_path, media_type, work) = (blob.clone(), r.layer.media_type.clone(), work.to_owned());
     let prefix = format!("{TOOLPACKS}/{name}/{}", r.pack.version);
-    let scanned = tokio::task::spawn_blocking(move || read_layer(&blob_path, &media_type, &prefix, &work).map_err(|reason| Error::PackLayer { pack: label, reason }))
+    let scanned = tokio::task::spawn_blocking(move || read_layer(&blob_path, &media_type, &prefix, &work, &label))
         .await
         .expect("layer reading does not panic")?;
     let (diff_id, dirs, bytes, entries) = scanned;
@@ -86,39 +86,75 @@ fn decompress<'a>(file: impl Read + 'a, media_type: &str) -> Result<Box<dyn Read
 type Read_ = (Digest, Vec<(String, u32)>, u64, u64);
 
 /// Check the layer at `blob` and return its diff_id, directories, content bytes and entries.
-fn read_layer(blob: &Path, media_type: &str, prefix: &str, work: &Path) -> Result<Read_, String> {
-    let open = || std::fs::File::open(blob).map(std::io::BufReader::new).map_err(|e| format!("cannot read {}: {e}", blob.display()));
+fn read_layer(blob: &Path, media_type: &str, prefix: &str, work: &Path, label: &str) -> Result<Read_> {
+    let refused = |reason: String| Error::PackLayer { pack: label.to_owned(), reason };
+    let open = || std::fs::File::open(blob).map(std::io::BufReader::new).map_err(Error::io("cannot read", blob));
     // 1. The extractor `aibox install` uses, into a scratch directory, hashing the tar as it goes.
-    let scratch = tempfile::tempdir_in(work).map_err(|e| format!("cannot create a scratch directory: {e}"))?;
-    let mut hashing = HashingReader::new(decompress(open()?, media_type)?, u64::MAX, None);
-    let extracted = extract::extract(&mut hashing, scratch.path(), prefix, &Limits::default()).map_err(|e| e.to_string())?;
-    let (diff_id, _, _) = hashing.finish().map_err(|e| format!("cannot read the layer: {e}"))?;
+    let scratch = tempfile::tempdir_in(work).map_err(Error::io("cannot create a scratch directory in", work))?;
+    let mut hashing = HashingReader::new(decompress(open()?, media_type).map_err(refused)?, u64::MAX, None);
+    let extracted = extract::extract(&mut hashing, scratch.path(), prefix, &Limits::default()).map_err(|e| match e {
+        // The local disk, not the pack.
+        extract::ExtractError::Write { path, source } => Error::io("cannot write", path)(source),
+        other => refused(other.to_string()),
+    })?;
+    let (diff_id, _, _) = hashing.finish().map_err(|e| refused(format!("cannot read the layer: {e}")))?;
     drop(scratch);
     // 2. What applying the tar as it is adds to those rules.
-    let mut archive = tar::Archive::new(decompress(open()?, media_type)?);
-    let mut dirs = Vec::new();
-    for entry in archive.entries().map_err(|e| e.to_string())? {
-        let entry = entry.map_err(|e| e.to_string())?;
-        let Some(path) = clean_path(&entry.path_bytes())? else { continue };
-        let header = entry.header();
-        let kind = header.entry_type();
-        if path.rsplit('/').next().is_some_and(|n| n.starts_with(".wh.")) {
-            return Err(format!("entry `{path}` is a whiteout (it would delete files of the base image)"));
-        }
-        let mode = header.mode().map_err(|e| e.to_string())?;
-        // A symlink's mode means nothing (0777 by convention).
-        if kind != tar::EntryType::Symlink && mode & !0o755 & 0o7777 != 0 {
-            return Err(format!("entry `{path}` has mode {:o} (setuid, setgid, sticky or group/other write)", mode & 0o7777));
-        }
-        let under = path == prefix || path.starts_with(&format!("{prefix}/"));
-        if !under && kind != tar::EntryType::Directory {
-            return Err(format!("entry `{path}` above the pack's directory is not a directory"));
-        }
-        if under && kind == tar::EntryType::Directory {
-            dirs.push((path, mode & 0o755));
+    let mut archive = tar::Archive::new(decompress(open()?, media_type).map_err(refused)?);
+    let mut dirs: BTreeMap<String, u32> = BTreeMap::new();
+    for entry in archive.entries().map_err(|e| refused(e.to_string()))? {
+        let mut entry = entry.map_err(|e| refused(e.to_string()))?;
+        let Some(path) = clean_path(&entry.path_bytes()).map_err(refused)? else { continue };
+        check_entry(&mut entry, &path, prefix).map_err(|reason| refused(format!("entry `{path}` {reason}")))?;
+        if path == prefix || path.starts_with(&format!("{prefix}/")) {
+            // Every directory of the tree, also those only implied by a deeper entry.
+            let mut at = path.as_str();
+            while let Some((parent, _)) = at.rsplit_once('/') {
+                if parent.len() < prefix.len() {
+                    break;
+                }
+                dirs.entry(parent.to_owned()).or_insert(0o755);
+                at = parent;
+            }
+            if entry.header().entry_type() == tar::EntryType::Directory {
+                dirs.insert(path, entry.header().mode().unwrap_or(0o755) & 0o755);
+            }
         }
     }
-    Ok((diff_id, dirs, extracted.bytes, extracted.entries))
+    Ok((diff_id, dirs.into_iter().collect(), extracted.bytes, extracted.entries))
+}
+
+/// The rules an entry applied as it is must follow, beyond the extractor's.
+fn check_entry<R: Read>(entry: &mut tar::Entry<'_, R>, path: &str, prefix: &str) -> Result<(), String> {
+    if path.rsplit('/').next().is_some_and(|n| n.starts_with(".wh.")) {
+        return Err("is a whiteout (it would delete files of the base image)".into());
+    }
+    if let Some(pax) = entry.pax_extensions().map_err(|e| e.to_string())? {
+        for ext in pax {
+            let key = ext.map_err(|e| e.to_string())?.key().unwrap_or_default().to_owned();
+            if key.starts_with("SCHILY.xattr.") || key.starts_with("LIBARCHIVE.xattr.") || key.starts_with("SCHILY.acl.") {
+                return Err(format!("carries the extended attribute or ACL record `{key}` (file capabilities, overlay markers)"));
+            }
+        }
+    }
+    let header = entry.header();
+    let kind = header.entry_type();
+    let mode = header.mode().map_err(|e| e.to_string())? & 0o7777;
+    // A symlink's mode means nothing (0777 by convention).
+    if kind != tar::EntryType::Symlink && mode & !0o755 != 0 {
+        return Err(format!("has mode {mode:o} (setuid, setgid, sticky or group/other write)"));
+    }
+    if header.uid().map_err(|e| e.to_string())? != 0 || header.gid().map_err(|e| e.to_string())? != 0 {
+        return Err("is not owned by 0:0 (aibox pack layers are)".into());
+    }
+    let under = path.starts_with(&format!("{prefix}/"));
+    if !under && kind != tar::EntryType::Directory {
+        return Err("is the pack's directory or above it, and not a directory".into());
+    }
+    if !under && path != prefix && mode != 0o755 {
+        return Err(format!("is above the pack's directory with mode {mode:o}, not 755"));
+    }
+    Ok(())
 }
 
 /// The state layer of a variant: `/opt/toolpacks` as `aibox install` would leave it with these
@@ -128,17 +164,17 @@ pub fn state_layer(base: &BaseFiles, state: &State, layers: &BTreeMap<String, &P
     let dir = Meta { mode: 0o755, ..owner };
     let file = Meta { mode: 0o644, ..owner };
     let mut tree = Tree::default();
-    tree.put(base, TOOLPACKS, Item::Dir(dir));
-    tree.put(base, &format!("{TOOLPACKS}/.aibox"), Item::Dir(dir));
-    tree.put(base, &format!("{TOOLPACKS}/.aibox/state.json"), Item::File(file, state.to_json()));
+    tree.put(base, TOOLPACKS, Item::Dir(dir))?;
+    tree.put(base, &format!("{TOOLPACKS}/.aibox"), Item::Dir(dir))?;
+    tree.put(base, &format!("{TOOLPACKS}/.aibox/state.json"), Item::File(file, state.to_json()))?;
     let toolpacks = Toolpacks::new(&Path::new("/").join(TOOLPACKS));
-    tree.put(base, &format!("{TOOLPACKS}/env.sh"), Item::File(file, toolpacks.env_script(state, Shell::Posix).into_bytes()));
+    tree.put(base, &format!("{TOOLPACKS}/env.sh"), Item::File(file, toolpacks.env_script(state, Shell::Posix).into_bytes()))?;
     for (name, pack) in &state.packs {
-        tree.put(base, &format!("{TOOLPACKS}/{name}"), Item::Dir(dir));
-        tree.put(base, &format!("{TOOLPACKS}/{name}/current"), Item::Symlink(Meta { mode: 0o777, ..owner }, pack.version.clone()));
+        tree.put(base, &format!("{TOOLPACKS}/{name}"), Item::Dir(dir))?;
+        tree.put(base, &format!("{TOOLPACKS}/{name}/current"), Item::Symlink(Meta { mode: 0o777, ..owner }, pack.version.clone()))?;
         if let Some(layer) = layers.get(name) {
             for (path, mode) in &layer.dirs {
-                tree.put(base, path, Item::Dir(Meta { mode: *mode, ..owner }));
+                tree.put(base, path, Item::Dir(Meta { mode: *mode, ..owner }))?;
             }
         }
     }
@@ -177,16 +213,17 @@ mod tests {
     fn read(entries: Entries<'_>) -> Result<Read_, String> {
         let dir = tempfile::tempdir().unwrap();
         let blob = layer(dir.path(), entries);
-        read_layer(&blob, mt::LAYER_TAR, PREFIX, dir.path())
+        read_layer(&blob, mt::LAYER_TAR, PREFIX, dir.path(), "p@1.0.0").map_err(|e| e.to_string())
     }
 
     use tar::EntryType::{Directory as D, Regular as R, Symlink as S};
 
     #[test]
     fn reads_a_good_layer() {
-        let (_, dirs, _, entries) = read(&[("opt/", D, 0o755, ""), ("opt/toolpacks/p/1.0.0/", D, 0o755, ""), ("opt/toolpacks/p/1.0.0/bin/", D, 0o755, ""), ("opt/toolpacks/p/1.0.0/bin/p", R, 0o755, "")]).unwrap();
-        assert_eq!(dirs, [("opt/toolpacks/p/1.0.0".to_owned(), 0o755), ("opt/toolpacks/p/1.0.0/bin".to_owned(), 0o755)]);
-        assert_eq!(entries, 4);
+        let (_, dirs, _, entries) = read(&[("opt/", D, 0o755, ""), ("opt/toolpacks/p/1.0.0/", D, 0o755, ""), ("opt/toolpacks/p/1.0.0/bin/", D, 0o700, ""), ("opt/toolpacks/p/1.0.0/bin/p", R, 0o755, ""), ("opt/toolpacks/p/1.0.0/lib/x/y.so", R, 0o644, "")]).unwrap();
+        let expected = [("opt/toolpacks/p/1.0.0", 0o755), ("opt/toolpacks/p/1.0.0/bin", 0o700), ("opt/toolpacks/p/1.0.0/lib", 0o755), ("opt/toolpacks/p/1.0.0/lib/x", 0o755)];
+        assert_eq!(dirs, expected.map(|(p, m)| (p.to_owned(), m)), "directories only implied are there too");
+        assert_eq!(entries, 5);
     }
 
     #[test]
@@ -197,6 +234,8 @@ mod tests {
             (&[("opt/toolpacks/p/1.0.0/shared/", D, 0o777, "")], "mode 777"),
             (&[("opt/toolpacks/p/1.0.0/.wh.x", R, 0o644, "")], "whiteout"),
             (&[("opt/toolpacks", S, 0o777, "/etc")], "not a directory"),
+            (&[("opt/toolpacks/p/1.0.0", S, 0o777, "/etc"), ("opt/toolpacks/p/1.0.0/profile.d/x.sh", R, 0o644, "")], "not a directory"),
+            (&[("opt/", D, 0o700, "")], "mode 700"),
             (&[("opt/toolpacks/p/1.0.0/esc", S, 0o777, "../../../../etc")], "esc"),
         ];
         for (entries, expected) in cases {

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use tar::EntryType;
 
-use crate::base_files::{ACCOUNT_FILES, BaseFiles, MAX_ACCOUNT_FILE, clean_path};
+use crate::base_files::{ACCOUNT_FILES, BaseFiles, Kind, MAX_ACCOUNT_FILE, clean_path};
 use crate::error::{Error, Result};
 use crate::layer::{LayerFile, LayerWriter, Meta};
 
@@ -77,9 +77,10 @@ type Index = (BTreeMap<String, Entry>, BTreeMap<String, Entry>, BaseFiles);
 /// Read every header (skipping the data) into path order; the last entry for a path wins.
 fn index(tar_path: &Path) -> Result<Index, String> {
     let file = File::open(tar_path).map_err(|e| format!("cannot read: {e}"))?;
+    let length = file.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
     let mut archive = tar::Archive::new(file);
-    let mut entries = BTreeMap::new();
-    let mut hardlinks = BTreeMap::new();
+    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+    let mut hardlinks: BTreeMap<String, Entry> = BTreeMap::new();
     let mut files = BaseFiles::default();
     let not_tar = |e: std::io::Error| format!("is not a readable tar: {e}");
     for entry in archive.entries_with_seek().map_err(not_tar)? {
@@ -120,6 +121,10 @@ fn index(tar_path: &Path) -> Result<Index, String> {
             }
         }
         let size = if matches!(kind, EntryType::Regular | EntryType::Continuous) { entry.size() } else { 0 };
+        if entry.raw_file_position().saturating_add(size) > length {
+            return Err(format!("is truncated: `{path}` ends past the end of the file"));
+        }
+        xattrs.sort();
         let content = if ACCOUNT_FILES.contains(&path.as_str()) && kind == EntryType::Regular && size <= MAX_ACCOUNT_FILE {
             let mut buf = Vec::new();
             entry.read_to_end(&mut buf).map_err(not_tar)?;
@@ -127,9 +132,15 @@ fn index(tar_path: &Path) -> Result<Index, String> {
         } else {
             None
         };
-        files.add(&path, kind == EntryType::Directory, meta, content);
+        let symlink_target = (kind == EntryType::Symlink).then(|| String::from_utf8_lossy(link.as_deref().unwrap_or_default()).into_owned());
+        files.add(&path, Kind::of(kind), meta, content, symlink_target);
         let e = Entry { kind, meta, size, data_at: entry.raw_file_position(), link, device, xattrs };
-        entries.remove(&path);
+        // What was at the path goes; a directory replaced by something else takes its tree along.
+        if entries.remove(&path).is_some_and(|old: Entry| old.kind == EntryType::Directory) && kind != EntryType::Directory {
+            let under = format!("{path}/");
+            entries.retain(|p, _| !p.starts_with(&under));
+            hardlinks.retain(|p, _| !p.starts_with(&under));
+        }
         hardlinks.remove(&path);
         if kind == EntryType::Link {
             hardlinks.insert(path, e);

@@ -11,12 +11,34 @@ use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use serde::Serialize;
 use serde_json::json;
 
-/// The SPDX JSON media type cosign uses for the attachment layer.
-pub const SPDX_MEDIA_TYPE: &str = "text/spdx+json";
+/// The media type `cosign attach sbom --type spdx` gives an SPDX JSON layer (cosign's
+/// `pkg/types.SPDXJSONMediaType`), so `cosign download sbom` finds it.
+pub const SPDX_MEDIA_TYPE: &str = "spdx+json";
 /// `artifactType` of the attachment manifest.
 pub const SPDX_ARTIFACT: &str = "application/spdx+json";
 /// The OCI empty config.
 pub const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
+
+/// Where a component is.
+#[derive(Debug, Clone, Serialize)]
+pub enum Origin {
+    /// A repository of a registry (`harbor.internal/toolpacks/java`).
+    Registry(String),
+    /// An OCI layout or archive.
+    Store,
+    /// A file (a rootfs tarball, the aibox binary).
+    File,
+}
+
+impl Origin {
+    /// Where pack or image `name` of store `location` is.
+    pub fn of(location: &aibox_pkgmgr::StoreLocation, name: &str) -> Self {
+        match location {
+            aibox_pkgmgr::StoreLocation::Registry { .. } => Origin::Registry(location.docker_reference(name)),
+            _ => Origin::Store,
+        }
+    }
+}
 
 /// Something an image contains.
 #[derive(Debug, Clone, Serialize)]
@@ -29,8 +51,8 @@ pub struct Component {
     pub version: String,
     /// The digest that pins it (manifest digest, or the layer digest for a rootfs).
     pub digest: Digest,
-    /// Where it is (`harbor.internal/toolpacks/java`), or `NOASSERTION`.
-    pub location: String,
+    /// Where it is, for its purl.
+    pub origin: Origin,
     /// `CONTAINER`, `APPLICATION`, `OPERATING-SYSTEM`.
     pub purpose: &'static str,
     /// Who made it (a pack's maintainer).
@@ -44,7 +66,7 @@ pub fn document(image: &Component, parts: &[Component], created: &str) -> Vec<u8
             "SPDXID": format!("SPDXRef-{}", c.id),
             "name": c.name,
             "versionInfo": c.version,
-            "downloadLocation": c.location,
+            "downloadLocation": "NOASSERTION",
             "primaryPackagePurpose": c.purpose,
             "filesAnalyzed": false,
             "checksums": [{"algorithm": "SHA256", "checksumValue": c.digest.hex()}],
@@ -77,16 +99,15 @@ pub fn document(image: &Component, parts: &[Component], created: &str) -> Vec<u8
     serde_json::to_vec_pretty(&doc).expect("SBOM serializes")
 }
 
+/// `pkg:oci/NAME@sha256%3A...?repository_url=HOST/NS/NAME` for what lives in a registry,
+/// `pkg:generic/NAME@VERSION?checksum=sha256:...` for files.
 fn purl(c: &Component) -> String {
-    let mut p = format!("pkg:oci/{}@{}", c.name, c.digest.as_str().replace(':', "%3A"));
-    if c.location != "NOASSERTION" {
-        let repo = c.location.rsplit_once('/').map_or(c.location.as_str(), |(r, _)| r);
-        p.push_str(&format!("?repository_url={repo}/{}", c.name));
-        if c.purpose != "OPERATING-SYSTEM" {
-            p.push_str(&format!("&tag={}", c.version));
-        }
+    let digest = c.digest.as_str().replace(':', "%3A");
+    match &c.origin {
+        Origin::Registry(repo) => format!("pkg:oci/{}@{digest}?repository_url={repo}", c.name),
+        Origin::Store => format!("pkg:oci/{}@{digest}", c.name),
+        Origin::File => format!("pkg:generic/{}@{}?checksum={}", c.name, c.version, c.digest),
     }
-    p
 }
 
 /// The attachment manifest for `sbom` on the image `subject` (its manifest).

@@ -28,8 +28,13 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// Add `item` at `path`; its parent directories the base lacks are added as root 0755.
-    pub fn put(&mut self, base: &BaseFiles, path: &str, item: Item) {
+    /// Add `item` at `path`; its parent directories the base lacks are added as root 0755. A
+    /// symlink of the base at `path` or above it is an error: what a runtime makes of an entry
+    /// beneath a symlink differs (containerd follows it, containers-storage replaces it).
+    pub fn put(&mut self, base: &BaseFiles, path: &str, item: Item) -> Result<()> {
+        if let Some((link, target)) = base.symlink_on(path) {
+            return Err(Error::BaseLayout(format!("/{link} is a symlink (to {target}); aibox-image would write /{path} beneath it")));
+        }
         let mut parent = path;
         while let Some((p, _)) = parent.rsplit_once('/') {
             if !base.exists(p) && !self.items.contains_key(p) {
@@ -38,6 +43,7 @@ impl Tree {
             parent = p;
         }
         self.items.insert(path.to_owned(), item);
+        Ok(())
     }
 
     /// Write the entries as a layer.

@@ -202,6 +202,9 @@ fn bakes_signed_reproducible_variants_that_podman_runs() {
     let config = inspect(&image_ref("tiny", "tiny-greet", "1-test"), false);
     assert_eq!(config["Digest"], variant["digest"]);
     assert_eq!(config["Labels"]["org.opencontainers.image.created"], "2026-11-23T00:00:00Z");
+    let raw_config: Value = serde_json::from_slice(&blob("tiny/tiny-greet", inspect(&image_ref("tiny", "tiny-greet", "1-test"), true)["config"]["digest"].as_str().unwrap())).unwrap();
+    assert_eq!(raw_config["config"]["User"], "1000:1000");
+    assert_eq!(raw_config["config"]["WorkingDir"], "/home/dev");
     assert_eq!(config["Labels"]["org.opencontainers.image.revision"], "abc123");
     assert_eq!(config["Labels"]["org.opencontainers.image.source"], "https://git.example/aibox");
     let env: Vec<&str> = config["Env"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
@@ -228,7 +231,7 @@ fn bakes_signed_reproducible_variants_that_podman_runs() {
     let digest = variant["digest"].as_str().unwrap();
     let attachment = inspect(&format!("{}/tiny/tiny-greet:{}.sbom", REGISTRY.addr, digest.replace(':', "-")), true);
     assert_eq!(attachment["subject"]["digest"], digest);
-    assert_eq!(attachment["layers"][0]["mediaType"], "text/spdx+json");
+    assert_eq!(attachment["layers"][0]["mediaType"], "spdx+json", "the media type cosign gives SPDX JSON");
     let sbom: Value = serde_json::from_slice(&blob("tiny/tiny-greet", attachment["layers"][0]["digest"].as_str().unwrap())).unwrap();
     assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
     let listed: Vec<(String, String, String)> = sbom["packages"]

@@ -97,11 +97,20 @@ pub fn extract(reader: impl Read, dest: &Path, prefix: &str, limits: &Limits) ->
             return Err(refuse(&format!("path longer than {} bytes", limits.max_path_len)));
         }
         let path = entry.path().map_err(ExtractError::Read)?.into_owned();
+        let is_dir = entry.header().entry_type() == tar::EntryType::Directory;
         let Some(rel) = relative_under(&path, prefix).map_err(&refuse)? else {
-            continue; // a parent directory of the prefix itself
+            // A parent directory of the prefix itself: skipped here, but the image builder
+            // applies the tar as it is, so it must be a directory.
+            if is_dir {
+                continue;
+            }
+            return Err(refuse("a directory above the pack's own is not a directory"));
         };
         if rel.as_os_str().is_empty() {
-            continue;
+            if is_dir {
+                continue;
+            }
+            return Err(refuse("the pack's own directory is not a directory"));
         }
         if rel.ancestors().skip(1).any(|a| symlinks.contains(a)) {
             return Err(refuse("writes through a symlink"));
