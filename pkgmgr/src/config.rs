@@ -26,6 +26,131 @@ pub const DEFAULT_POLICY: &str = "/etc/aibox/policy.yaml";
 /// The system configuration file (`AIBOX_SYSTEM_CONFIG` moves it).
 pub const SYSTEM_CONFIG: &str = "/etc/aibox/config.yaml";
 
+/// One configuration key: what `aibox config get | set` accept and docs/configuration.md lists
+/// (generated from this table, so the two cannot drift).
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// The key in config.yaml.
+    pub name: &'static str,
+    /// Its type.
+    pub kind: KeyKind,
+    /// Built-in default.
+    pub default: &'static str,
+    /// The flag and environment variable that override it.
+    pub overridden_by: &'static str,
+    /// What it is.
+    pub doc: &'static str,
+}
+
+/// The type of a [`Key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A store location.
+    Store,
+    /// An absolute path.
+    Path,
+    /// `true` / `false`.
+    Bool,
+    /// A list of strings (`set` takes them comma-separated).
+    List,
+}
+
+/// Every configuration key.
+pub const KEYS: &[Key] = &[
+    Key { name: "store", kind: KeyKind::Store, default: DEFAULT_STORE, overridden_by: "`--store` / `AIBOX_STORE`", doc: "where packs come from: `docker://HOST/NS`, `oci:DIR`, `oci-archive:FILE`" },
+    Key { name: "toolpacks_dir", kind: KeyKind::Path, default: DEFAULT_TOOLPACKS_DIR, overridden_by: "`--toolpacks-dir` / `AIBOX_TOOLPACKS_DIR`", doc: "where packs are installed" },
+    Key { name: "policy", kind: KeyKind::Path, default: DEFAULT_POLICY, overridden_by: "`--policy` / `AIBOX_POLICY`", doc: "the org policy (team layers: `policy.d/` beside it)" },
+    Key { name: "offline", kind: KeyKind::Bool, default: "false", overridden_by: "`--offline` / `AIBOX_OFFLINE`", doc: "use no network (installs from the cache and local stores only)" },
+    Key { name: "insecure_registries", kind: KeyKind::List, default: "[]", overridden_by: "`AIBOX_INSECURE_REGISTRIES` (comma-separated, added)", doc: "`host` or `host:port` that may speak plain HTTP or unverified TLS" },
+    Key { name: "source_mirrors", kind: KeyKind::List, default: "[]", overridden_by: "`AIBOX_SOURCE_MIRRORS` (comma-separated, tried first)", doc: "`UPSTREAM_PREFIX=MIRROR_PREFIX` rewrites of pack source URLs" },
+];
+
+/// Every environment variable aibox and aibox-image read, and what it does (docs list these;
+/// a test fails when the code reads one that is not here).
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("AIBOX_STORE", "the `store` key"),
+    ("AIBOX_TOOLPACKS_DIR", "the `toolpacks_dir` key"),
+    ("AIBOX_POLICY", "the `policy` key"),
+    ("AIBOX_OFFLINE", "the `offline` key"),
+    ("AIBOX_INSECURE_REGISTRIES", "added to `insecure_registries`"),
+    ("AIBOX_SOURCE_MIRRORS", "tried before `source_mirrors`"),
+    ("AIBOX_CONFIG", "the user's configuration file"),
+    ("AIBOX_SYSTEM_CONFIG", "the system's configuration file (default `/etc/aibox/config.yaml`)"),
+    ("AIBOX_MAX_PACK_BYTES", "extraction limit of `aibox install`: bytes of content per pack"),
+    ("AIBOX_MAX_PACK_ENTRIES", "extraction limit of `aibox install`: entries per pack"),
+    ("AIBOX_MAX_PATH_LENGTH", "extraction limit of `aibox install`: bytes per path"),
+    ("AIBOX_CERTS_DIR", "per-registry CA directory (default `/etc/docker/certs.d`)"),
+    ("AIBOX_REGISTRY_USERNAME", "registry user when Docker's config has none"),
+    ("AIBOX_REGISTRY_PASSWORD", "registry password when Docker's config has none"),
+    ("AIBOX_WORKSPACE", "`${WORKSPACE}` of MCP servers (default: the project directory)"),
+    ("AIBOX_LLM_PROXY", "read by packs' env (`ai-tools`), not by aibox"),
+    ("AIBOX_IMAGE_SIGN_KEY", "`aibox-image bake --sign-key`"),
+    ("AIBOX_IMAGE_REVISION", "`aibox-image bake --revision`"),
+    ("AIBOX_UPDATE_SCHEMA", "tests: rewrite generated files (schema, docs) instead of failing"),
+    ("SSL_CERT_FILE", "extra trusted CA bundle"),
+    ("DOCKER_CONFIG", "directory of Docker's `config.json` (registry credentials)"),
+    ("COSIGN_PASSWORD", "password of a signing key (empty allowed)"),
+    ("SOURCE_DATE_EPOCH", "mtime of every entry in built layers and images (default 0)"),
+    ("XDG_CONFIG_HOME", "where the user's configuration and agent configs live (default `~/.config`)"),
+    ("XDG_CACHE_HOME", "where download caches live (default `~/.cache`)"),
+    ("CODEX_HOME", "Codex's config directory"),
+    ("CLAUDE_CONFIG_DIR", "Claude Code's config directory"),
+    ("CLINE_DIR", "Cline's config directory"),
+    ("NO_COLOR", "no colours in human output"),
+];
+
+/// The key named `name`.
+pub fn key(name: &str) -> Result<&'static Key> {
+    KEYS.iter().find(|k| k.name == name).ok_or_else(|| Error::Config {
+        path: PathBuf::from(name),
+        message: format!("no configuration key `{name}` (keys: {})", KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")),
+    })
+}
+
+/// Set (`Some`) or remove (`None`) `name` in the configuration file at `path`, keeping its
+/// comments and the rest of it; the value is checked for the key's type first.
+pub fn set_key(path: &Path, name: &str, value: Option<&str>) -> Result<()> {
+    use crate::mcp::agents::Container;
+    let key = key(name)?;
+    let invalid = |message: String| Error::Config { path: path.to_owned(), message };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io("cannot read configuration", path)(e)),
+    };
+    let mut doc = crate::mcp::document::Document::parse(crate::mcp::agents::Format::Yaml, &text).map_err(|e| invalid(format!("line {}, column {}: {}", e.line, e.column, e.message)))?;
+    match value {
+        Some(v) => {
+            let value = match key.kind {
+                KeyKind::Store => {
+                    crate::store::StoreLocation::parse(v)?;
+                    serde_json::json!(v)
+                }
+                KeyKind::Path if !v.starts_with('/') => return Err(invalid(format!("`{name}` must be an absolute path, not `{v}`"))),
+                KeyKind::Path => serde_json::json!(v),
+                KeyKind::Bool => serde_json::json!(v.parse::<bool>().map_err(|_| invalid(format!("`{name}` is true or false, not `{v}`")))?),
+                KeyKind::List => serde_json::json!(v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>()),
+            };
+            doc.set_top_level(name, &value).map_err(invalid)?;
+        }
+        None => {
+            doc.remove(Container::Map(&[]), name).map_err(invalid)?;
+        }
+    }
+    let new = doc.text();
+    // What is written must read back as a valid configuration.
+    serde_saphyr::from_str::<ConfigFile>(&new).map_err(|e| invalid(format!("the edit would not parse: {e}")))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(Error::io("cannot create", dir))?;
+    }
+    crate::atomic::write_atomic(path, new.as_bytes())
+}
+
+/// The configuration files, system first then the user's (whether or not they exist).
+pub fn config_files() -> Vec<PathBuf> {
+    std::iter::once(system_config_path()).chain(user_config_path()).collect()
+}
+
 /// One configuration file as written. Unknown keys are errors.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -81,6 +206,23 @@ pub struct Settings {
     /// Source mirrors: `AIBOX_SOURCE_MIRRORS` (comma-separated) first, then the user's and the
     /// system's `source_mirrors`.
     pub source_mirrors: Vec<String>,
+    /// Where each key's value came from (`flag or environment`, a file, `default`).
+    pub sources: std::collections::BTreeMap<&'static str, String>,
+}
+
+impl Settings {
+    /// The value of `name` as in force, as YAML-ish text.
+    pub fn value(&self, name: &str) -> Result<String> {
+        Ok(match key(name)?.name {
+            "store" => self.store.clone(),
+            "toolpacks_dir" => self.toolpacks_dir.display().to_string(),
+            "policy" => self.policy.display().to_string(),
+            "offline" => self.offline.to_string(),
+            "insecure_registries" => format!("[{}]", self.registry.insecure_registries.join(", ")),
+            "source_mirrors" => format!("[{}]", self.source_mirrors.join(", ")),
+            other => unreachable!("key {other} has no value"),
+        })
+    }
 }
 
 impl Settings {
@@ -89,8 +231,15 @@ impl Settings {
     pub fn resolve(overrides: Overrides) -> Result<Self> {
         let mut merged = ConfigFile::default();
         let mut config_files = Vec::new();
+        let mut sources: std::collections::BTreeMap<&'static str, String> = KEYS.iter().map(|k| (k.name, "default".to_owned())).collect();
         for path in std::iter::once(system_config_path()).chain(user_config_path()) {
             if let Some(file) = read_config(&path)? {
+                let shown = path.display().to_string();
+                for (name, set) in [("store", file.store.is_some()), ("toolpacks_dir", file.toolpacks_dir.is_some()), ("policy", file.policy.is_some()), ("offline", file.offline.is_some()), ("insecure_registries", !file.insecure_registries.is_empty()), ("source_mirrors", !file.source_mirrors.is_empty())] {
+                    if set {
+                        sources.insert(name, shown.clone());
+                    }
+                }
                 merged.store = file.store.or(merged.store);
                 merged.toolpacks_dir = file.toolpacks_dir.or(merged.toolpacks_dir);
                 merged.policy = file.policy.or(merged.policy);
@@ -103,7 +252,13 @@ impl Settings {
         }
         let mut registry = RegistryConfig::from_env();
         registry.insecure_registries.extend(merged.insecure_registries);
+        for (name, set) in [("store", overrides.store.is_some()), ("toolpacks_dir", overrides.toolpacks_dir.is_some()), ("policy", overrides.policy.is_some()), ("offline", overrides.offline)] {
+            if set {
+                sources.insert(name, "flag or environment".into());
+            }
+        }
         Ok(Self {
+            sources,
             store: overrides.store.or(merged.store).unwrap_or_else(|| DEFAULT_STORE.to_owned()),
             toolpacks_dir: overrides.toolpacks_dir.or(merged.toolpacks_dir).unwrap_or_else(|| DEFAULT_TOOLPACKS_DIR.into()),
             policy: overrides.policy.or(merged.policy).unwrap_or_else(|| DEFAULT_POLICY.into()),
@@ -120,12 +275,13 @@ impl Settings {
     }
 }
 
-fn system_config_path() -> PathBuf {
+/// `AIBOX_SYSTEM_CONFIG`, else `/etc/aibox/config.yaml`.
+pub fn system_config_path() -> PathBuf {
     std::env::var_os("AIBOX_SYSTEM_CONFIG").map_or_else(|| PathBuf::from(SYSTEM_CONFIG), PathBuf::from)
 }
 
 /// `AIBOX_CONFIG`, else `$XDG_CONFIG_HOME/aibox/config.yaml`, else `~/.config/aibox/config.yaml`.
-fn user_config_path() -> Option<PathBuf> {
+pub fn user_config_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("AIBOX_CONFIG") {
         return Some(p.into());
     }
@@ -143,4 +299,60 @@ fn read_config(path: &Path) -> Result<Option<ConfigFile>> {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         Error::Config { path: path.to_owned(), message: format!("line {line}, column {column}: {}", e.to_string().lines().next().unwrap_or_default()) }
     })
+}
+
+#[cfg(test)]
+mod docs {
+    use super::{ENV_VARS, KEYS};
+
+    fn generated() -> String {
+        let mut out = String::from("<!-- generated from KEYS and ENV_VARS in pkgmgr/src/config.rs: AIBOX_UPDATE_SCHEMA=1 cargo test -p aibox-pkgmgr --lib config -->\n\n| key | type | default | overridden by | what |\n| --- | --- | --- | --- | --- |\n");
+        for k in KEYS {
+            let kind = match k.kind {
+                super::KeyKind::Store => "store",
+                super::KeyKind::Path => "absolute path",
+                super::KeyKind::Bool => "bool",
+                super::KeyKind::List => "list",
+            };
+            out.push_str(&format!("| `{}` | {kind} | `{}` | {} | {} |\n", k.name, k.default, k.overridden_by, k.doc));
+        }
+        out.push_str("\n### Environment variables\n\n| variable | meaning |\n| --- | --- |\n");
+        for (name, doc) in ENV_VARS {
+            out.push_str(&format!("| `{name}` | {doc} |\n"));
+        }
+        out
+    }
+
+    /// docs/configuration.md lists exactly the keys and variables of the code.
+    #[test]
+    fn configuration_doc_is_generated() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
+        let doc = std::fs::read_to_string(&path).unwrap();
+        let (start, end) = ("<!-- keys:start -->\n", "<!-- keys:end -->");
+        let (head, rest) = doc.split_once(start).expect("docs/configuration.md has a keys:start marker");
+        let (_, tail) = rest.split_once(end).expect("docs/configuration.md has a keys:end marker");
+        let want = format!("{head}{start}{}{end}{tail}", generated());
+        if std::env::var_os("AIBOX_UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        assert!(doc == want, "docs/configuration.md is stale: run `AIBOX_UPDATE_SCHEMA=1 cargo test -p aibox-pkgmgr --lib config` and commit it");
+    }
+
+    /// Every environment variable the code names is in ENV_VARS.
+    #[test]
+    fn every_environment_variable_is_listed() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for dir in ["pkgmgr/src", "image-builder/src", "registry-schema/src"] {
+            for entry in walkdir::WalkDir::new(root.join(dir)).into_iter().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "rs")) {
+                let text = std::fs::read_to_string(entry.path()).unwrap();
+                for (i, _) in text.match_indices("\"AIBOX_") {
+                    let name: String = text[i + 1..].chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+                    if name == "AIBOX_" {
+                        continue; // this test's own needle
+                    }
+                    assert!(ENV_VARS.iter().any(|(n, _)| *n == name), "{name} (in {}) is not in config::ENV_VARS", entry.path().display());
+                }
+            }
+        }
+    }
 }

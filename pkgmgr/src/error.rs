@@ -185,6 +185,17 @@ pub enum Error {
         message: String,
     },
 
+    /// A lower policy layer tries to allow more than a higher one.
+    #[error("{lower}: {what}, which {upper} does not allow (a team or project policy may only tighten)")]
+    PolicyLoosened {
+        /// `FILE:LINE` of the loosening rule.
+        lower: String,
+        /// `FILE:LINE` of the rule it would loosen (or the file that has none).
+        upper: String,
+        /// What it would allow.
+        what: String,
+    },
+
     /// No key in the policy covers the store.
     #[error("no key in policy {} trusts store {store}{}", policy.display(), if *exists { "" } else { " (the policy file does not exist)" })]
     Untrusted {
@@ -267,6 +278,7 @@ impl Error {
             Error::SignatureInvalid { .. } => "verify with the public key matching the signing key; a tampered pack must be re-published".into(),
             Error::Exists { .. } => "remove it first, or pass --force".into(),
             Error::Policy { .. } => "fix the policy file".into(),
+            Error::PolicyLoosened { .. } => "remove the rule from the lower layer, or ask the owner of the higher one to allow it; `aibox policy explain` shows every layer".into(),
             Error::Config { .. } => "fix the file; docs/configuration.md lists every key".into(),
             Error::Untrusted { store, .. } => format!("add a `trust` entry with `store: {store}` and the publisher's public key (keys: [/etc/aibox/keys/NAME.pub]) to the policy, or pass --policy / AIBOX_POLICY"),
             Error::PolicyRefused { rule, .. } => format!("ask the policy owner to allow it in `{rule}`, or use another pack"),

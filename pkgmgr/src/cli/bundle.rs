@@ -10,7 +10,6 @@ use super::{Printer, human_bytes, short};
 use aibox_pkgmgr::config::Settings;
 use aibox_pkgmgr::cosign::PublicKey;
 use aibox_pkgmgr::copy::{self, CopyReport};
-use aibox_pkgmgr::policy::Policy;
 use aibox_pkgmgr::resolve::PackSpec;
 use aibox_pkgmgr::store::{self, Store, StoreLocation};
 use aibox_pkgmgr::{Error, Result, bundle};
@@ -202,7 +201,7 @@ pub async fn run(cmd: BundleCommand, global: &Settings, printer: Printer) -> Res
             let location = archive(&bundle);
             let store = open_read(&location, global).await?;
             let keys: Vec<PublicKey> = if keys.is_empty() {
-                Policy::load(&global.policy)?.keys_for(&location)?
+                aibox_pkgmgr::policy::layers::load(&global.policy)?.keys_for(&location)?
             } else {
                 keys.iter().map(|k| PublicKey::from_file(k)).collect::<Result<_>>()?
             };

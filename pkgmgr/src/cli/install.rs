@@ -9,7 +9,6 @@ use super::{Printer, human_bytes, progress, short};
 use aibox_pkgmgr::config::Settings;
 use aibox_pkgmgr::extract::Limits;
 use aibox_pkgmgr::install::{Installer, PackOutcome};
-use aibox_pkgmgr::policy::Policy;
 use aibox_pkgmgr::resolve::{PackSpec, find_target};
 use aibox_pkgmgr::store::{self, Store, StoreLocation};
 use aibox_pkgmgr::toolpacks::{Shell, Toolpacks};
@@ -120,7 +119,7 @@ pub(super) async fn open_store(global: &Settings) -> Result<Box<dyn Store>> {
 pub(super) async fn installer(global: &Settings, printer: Printer, limits: Limits, force: bool) -> Result<Installer> {
     Ok(Installer {
         store: open_store(global).await?,
-        policy: Policy::load(&global.policy)?,
+        policy: aibox_pkgmgr::policy::layers::load(&global.policy)?,
         toolpacks: Toolpacks::new(&global.toolpacks_dir),
         limits,
         reporter: progress::reporter(printer),
@@ -268,7 +267,7 @@ pub async fn info(global: &Settings, args: InfoArgs, printer: Printer) -> Result
     let tags = store.list_tags(name).await?;
     let target = find_target(store.as_ref(), &spec).await?;
     let inspection = aibox_pkgmgr::pack::inspect::inspect(store.as_ref(), name, &target, &[]).await?;
-    let keys = Policy::load(&global.policy).and_then(|p| p.keys_for(store.location()));
+    let keys = aibox_pkgmgr::policy::layers::load(&global.policy).and_then(|p| p.keys_for(store.location()));
     let trust = match &keys {
         Ok(keys) => match cosign::verify(store.as_ref(), name, &inspection.digest, keys).await {
             Ok(v) => format!("verified by {}", v[0].key_source),

@@ -11,7 +11,6 @@ use aibox_pkgmgr::config::Settings;
 use aibox_pkgmgr::extract::Limits;
 use aibox_pkgmgr::mcp::agents::{self, profile};
 use aibox_pkgmgr::mcp::{Action, AgentEnv, CANONICAL, Mcp, Placeholders, Profile, Report, Scope};
-use aibox_pkgmgr::policy::Policy;
 use aibox_pkgmgr::resolve::{PackSpec, find_target, read_pack_manifest};
 use aibox_pkgmgr::toolpacks::Toolpacks;
 use aibox_pkgmgr::{Error, Result};
@@ -165,7 +164,7 @@ async fn enable(global: &Settings, args: EnableArgs, printer: Printer) -> Result
         }
     }
     let names: Vec<String> = specs.iter().map(|s| s.name.to_string()).collect();
-    let policy = Policy::load(&global.policy)?;
+    let policy = aibox_pkgmgr::policy::layers::load(&global.policy)?;
     let report = match mcp.enable(&names, &scope, &forced, &policy) {
         Ok(r) => r,
         Err(e) => {

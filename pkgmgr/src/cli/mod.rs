@@ -2,10 +2,12 @@
 //! module; all real work is in the library.
 
 mod bundle;
+mod config;
 mod install;
 mod key;
 mod mcp;
 mod pack;
+mod policy;
 
 use std::path::PathBuf;
 
@@ -94,6 +96,12 @@ enum Command {
     /// MCP servers for every AI agent: enable, disable, list, regenerate.
     #[command(subcommand)]
     Mcp(mcp::McpCommand),
+    /// The configuration files: get, set, unset keys.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// The layered policy: validate it, explain where each rule comes from.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Cosign-compatible signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -124,6 +132,8 @@ impl Cli {
             Command::Bundle(cmd) => bundle::run(cmd, &global, printer).await,
             Command::Copy(args) => bundle::copy(&global, args, printer).await,
             Command::Mcp(cmd) => mcp::run(cmd, &global, printer).await,
+            Command::Policy(cmd) => policy::run(cmd, &global, printer),
+            Command::Config(cmd) => config::run(cmd, &global, printer),
             Command::Key(cmd) => key::run(cmd, printer),
             Command::Pack(cmd) => pack::run(cmd, &global, printer).await,
         }

@@ -222,6 +222,18 @@ impl Document {
         }
     }
 
+    /// Set the top-level key `name` of a YAML document to `value` (a scalar or a list too, as
+    /// `config.yaml` keys are), keeping everything else.
+    pub fn set_top_level(&mut self, name: &str, value: &Value) -> Result<(), String> {
+        match self {
+            Self::Yaml(file) => {
+                set_yaml(&yaml_root(file)?, name, value);
+                Ok(())
+            }
+            Self::Json { .. } | Self::Toml(_) => Err("only YAML documents take top-level values here".into()),
+        }
+    }
+
     /// The whole document as JSON, for comparing what an edit changed.
     pub fn value(&self) -> Result<Value, String> {
         let empty = || Value::Object(serde_json::Map::new());

@@ -13,7 +13,13 @@
 //! ```
 //!
 //! With no key covering a store, nothing from it installs. A missing `network` section allows no
-//! endpoints; a missing `install_methods` allows `docker-layer` only.
+//! endpoints; a missing `install_methods` allows `docker-layer` only; a missing `packs` section
+//! allows every pack.
+//!
+//! Policies come in layers (see [`layers`]): the org baseline, team files in `policy.d/`, and a
+//! project's `aibox.yaml`; each lower layer may only tighten.
+
+pub mod layers;
 
 use std::path::{Path, PathBuf};
 
@@ -25,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::store::StoreLocation;
 
 /// The policy file as written.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFile {
     /// Trusted stores and their keys.
@@ -40,10 +46,43 @@ pub struct PolicyFile {
     /// Install methods allowed.
     #[serde(default)]
     pub install_methods: Option<Vec<InstallMethod>>,
+    /// Which packs may be installed, by name (globs).
+    #[serde(default)]
+    pub packs: Option<PackRules>,
+    /// `script` packs allowed to run their script, by name and manifest digest.
+    #[serde(default)]
+    pub scripts: Option<Vec<ScriptRule>>,
+}
+
+/// `packs`.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackRules {
+    /// Globs of pack names that may be installed (`java`, `node-*`); absent: every pack.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Globs of pack names that may never be installed; every layer's denials apply.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+/// One `scripts` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptRule {
+    /// Pack name.
+    pub pack: String,
+    /// Manifest digest of the release whose script may run.
+    pub digest: String,
+}
+
+/// Whether pack `name` matches glob `pattern` (`*`, `?`, `[...]`).
+pub fn pack_matches(pattern: &str, name: &str) -> bool {
+    glob::Pattern::new(pattern).is_ok_and(|p| p.matches(name))
 }
 
 /// One `trust` entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustEntry {
     /// Store prefix, e.g. `docker://harbor.internal/toolpacks` or `oci:/srv/aibox/layout`.
@@ -53,7 +92,7 @@ pub struct TrustEntry {
 }
 
 /// `network`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkRules {
     /// `host:port` or `*.domain:port`.
@@ -62,7 +101,7 @@ pub struct NetworkRules {
 }
 
 /// `filesystem`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilesystemRules {
     /// Path prefixes.
@@ -82,6 +121,8 @@ pub struct Policy {
     /// The filesystem root absolute key paths are read under: `/`, or the staged root of an
     /// image being baked (whose policy names `/etc/aibox/keys/...`).
     pub root: PathBuf,
+    /// For a layered policy: the file each rule (`network.allow`, `packs.deny`, ...) came from.
+    pub sources: std::collections::BTreeMap<String, PathBuf>,
 }
 
 impl Policy {
@@ -90,15 +131,35 @@ impl Policy {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Self { path: path.to_owned(), exists: false, file: PolicyFile::default(), root: PathBuf::from("/") });
+                return Ok(Self { path: path.to_owned(), exists: false, file: PolicyFile::default(), root: PathBuf::from("/"), sources: std::collections::BTreeMap::new() });
             }
             Err(e) => return Err(Error::io("cannot read policy", path)(e)),
         };
-        let file: PolicyFile = serde_saphyr::from_str(&text).map_err(|e| {
-            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            Error::Policy { path: path.to_owned(), message: format!("line {line}, column {column}: {}", e.to_string().lines().next().unwrap_or_default()) }
-        })?;
-        Ok(Self { path: path.to_owned(), exists: true, file, root: PathBuf::from("/") })
+        let file = parse(path, &text)?;
+        Ok(Self { path: path.to_owned(), exists: true, file, root: PathBuf::from("/"), sources: std::collections::BTreeMap::new() })
+    }
+
+    /// The file rule `rule` came from (the policy file itself unless layered).
+    pub fn source(&self, rule: &str) -> PathBuf {
+        self.sources.get(rule).cloned().unwrap_or_else(|| self.path.clone())
+    }
+
+    /// The keys of one `trust` entry (inline PEM, or files relative to the policy file).
+    pub fn entry_keys(&self, entry: &TrustEntry) -> Result<Vec<PublicKey>> {
+        let mut keys = Vec::new();
+        for key in &entry.keys {
+            if key.contains("-----BEGIN") {
+                keys.push(PublicKey::from_pem(key.as_bytes(), &format!("inline key in {}", self.source("trust").display())).map_err(|m| Error::Policy { path: self.source("trust"), message: m })?);
+            } else {
+                let p = self.path.parent().unwrap_or(Path::new("/")).join(key);
+                let p = match p.strip_prefix("/") {
+                    Ok(rel) if !p.starts_with(&self.root) => self.root.join(rel),
+                    _ => p,
+                };
+                keys.push(PublicKey::from_file(&p)?);
+            }
+        }
+        Ok(keys)
     }
 
     /// The keys trusted for `store` (every entry whose `store` is a prefix of it).
@@ -109,34 +170,34 @@ impl Policy {
             if !store_matches(&entry.store, &store_text) {
                 continue;
             }
-            for key in &entry.keys {
-                if key.contains("-----BEGIN") {
-                    keys.push(PublicKey::from_pem(key.as_bytes(), &format!("inline key in {}", self.path.display())).map_err(|m| Error::Policy { path: self.path.clone(), message: m })?);
-                } else {
-                    let p = self.path.parent().unwrap_or(Path::new("/")).join(key);
-                    let p = match p.strip_prefix("/") {
-                        Ok(rel) if !p.starts_with(&self.root) => self.root.join(rel),
-                        _ => p,
-                    };
-                    keys.push(PublicKey::from_file(&p)?);
-                }
-            }
+            keys.extend(self.entry_keys(entry)?);
         }
         if keys.is_empty() {
-            return Err(Error::Untrusted { store: store_text, policy: self.path.clone(), exists: self.exists });
+            return Err(Error::Untrusted { store: store_text, policy: self.source("trust"), exists: self.exists });
         }
         Ok(keys)
     }
 
     /// Check a pack's declared endpoints and install method against the policy.
     pub fn check_pack(&self, pack: &PackManifest) -> Result<()> {
+        let refuse = |what: String, rule: &str| Error::PolicyRefused { pack: format!("{}@{}", pack.name, pack.version), what, rule: rule.into(), policy: self.source(rule) };
+        if let Some(rules) = &self.file.packs {
+            if let Some(glob) = rules.deny.iter().find(|g| pack_matches(g, pack.name.as_str())) {
+                return Err(refuse(format!("the pack (denied by `{glob}`)"), "packs.deny"));
+            }
+            if let Some(allow) = &rules.allow
+                && !allow.iter().any(|g| pack_matches(g, pack.name.as_str()))
+            {
+                return Err(refuse("the pack".into(), "packs.allow"));
+            }
+        }
         let allowed_methods = self.file.install_methods.clone().unwrap_or_else(|| vec![InstallMethod::DockerLayer]);
         if !allowed_methods.contains(&pack.install.method) {
             return Err(Error::PolicyRefused {
                 pack: format!("{}@{}", pack.name, pack.version),
                 what: format!("install method `{}`", pack.install.method),
                 rule: "install_methods".into(),
-                policy: self.path.clone(),
+                policy: self.source("install_methods"),
             });
         }
         let allow = self.file.network.as_ref().map(|n| n.allow.as_slice()).unwrap_or_default();
@@ -146,7 +207,7 @@ impl Policy {
                     pack: format!("{}@{}", pack.name, pack.version),
                     what: format!("network endpoint `{endpoint}`"),
                     rule: "network.allow".into(),
-                    policy: self.path.clone(),
+                    policy: self.source("network.allow"),
                 });
             }
         }
@@ -165,7 +226,7 @@ impl Policy {
                     pack: pack.to_owned(),
                     what: format!("filesystem path `{path}`"),
                     rule: "filesystem.allow".into(),
-                    policy: self.path.clone(),
+                    policy: self.source("filesystem.allow"),
                 });
             }
         }
@@ -173,15 +234,23 @@ impl Policy {
     }
 }
 
+/// Parse a policy file's text, errors located.
+pub fn parse(path: &Path, text: &str) -> Result<PolicyFile> {
+    serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        Error::Policy { path: path.to_owned(), message: format!("line {line}, column {column}: {}", e.to_string().lines().next().unwrap_or_default()) }
+    })
+}
+
 /// `path` is `prefix` or under it, by whole components (`/work` does not cover `/workspace`).
-fn path_within(prefix: &str, path: &str) -> bool {
+pub(crate) fn path_within(prefix: &str, path: &str) -> bool {
     let (prefix, path) = (Path::new(prefix), Path::new(path));
     prefix.is_absolute() && path.is_absolute() && !path.components().any(|c| matches!(c, std::path::Component::ParentDir)) && path.starts_with(prefix)
 }
 
 /// Prefix match on whole path segments: `docker://h/toolpacks` covers `docker://h/toolpacks`
 /// and `docker://h/toolpacks/x`, not `docker://h/toolpacks-evil`.
-fn store_matches(rule: &str, store: &str) -> bool {
+pub(crate) fn store_matches(rule: &str, store: &str) -> bool {
     let rule = rule.trim_end_matches('/');
     let rule = if rule.contains("://") || rule.starts_with("oci:") || rule.starts_with("oci-archive:") { rule.to_owned() } else { format!("docker://{rule}") };
     store == rule || store.strip_prefix(&rule).is_some_and(|rest| rest.starts_with('/'))
@@ -223,7 +292,7 @@ mod tests {
         assert!(path_within("/workspace", "/workspace/src"));
         assert!(!path_within("/work", "/workspace"));
         assert!(!path_within("/workspace", "/workspace/../etc"));
-        let policy = Policy { path: "p.yaml".into(), exists: true, file: PolicyFile::default(), root: PathBuf::from("/") };
+        let policy = Policy { path: "p.yaml".into(), exists: true, file: PolicyFile::default(), root: PathBuf::from("/"), sources: std::collections::BTreeMap::new() };
         let expand = |s: &str| s.replace("${WORKSPACE}", "/workspace").replace("${HOME}", "/home/dev");
         assert!(policy.check_paths("x", &["/workspace/a".into(), "/home/dev".into()], expand).is_ok());
         let err = policy.check_paths("x", &["/etc".into()], expand).unwrap_err();
