@@ -212,6 +212,7 @@ pub async fn bake(file: &ImagesFile, options: &Options) -> Result<BakeReport> {
             limits: aibox_pkgmgr::extract::Limits::default(),
             reporter: options.reporter.clone(),
             force: false,
+            pins: std::collections::BTreeMap::new(),
         };
         let mut fetched: HashMap<String, PackLayer> = HashMap::new();
         for variant in file.variants.iter().filter(|v| options.only.is_empty() || options.only.contains(&v.name)) {

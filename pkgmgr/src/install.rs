@@ -45,6 +45,9 @@ pub struct Installer {
     pub reporter: Arc<dyn Reporter>,
     /// Reinstall packs that are already installed, from verified bytes (never from the tree cache).
     pub force: bool,
+    /// Releases pinned by a lock (`aibox.lock`): a pack named here resolves to this manifest
+    /// digest, which must still satisfy what is asked.
+    pub pins: BTreeMap<String, Digest>,
 }
 
 /// A pack resolved, verified and checked: ready to fetch.
@@ -178,14 +181,30 @@ impl Installer {
             }
             return Ok(());
         }
-        if !explicit && let Some(installed) = state.packs.get(&name) {
+        if !explicit
+            && let Some(installed) = state.packs.get(&name)
+            && self.pins.get(&name).is_none_or(|d| d.as_str() == installed.digest)
+        {
             let version = semver::Version::parse(&installed.version).ok();
             if version.as_ref().is_some_and(|v| spec.req.matches(v)) {
                 chosen.insert(name, (version.expect("checked"), format!("installed {spec}")));
                 return Ok(());
             }
         }
-        let mut resolved = self.resolve(spec).await?;
+        let mut resolved = match self.pins.get(&name) {
+            Some(digest) => {
+                let pinned = self.resolve(&PackSpec { name: spec.name.clone(), req: VersionReq::Digest(digest.clone()) }).await?;
+                let ok = match &spec.req {
+                    VersionReq::Digest(d) => d == digest,
+                    req => req.matches(&pinned.pack.semver()) || matches!(req, VersionReq::Exact(v) if *v == pinned.pack.semver()),
+                };
+                if !ok {
+                    return Err(Error::Resolve(format!("aibox.lock pins {name} {} ({digest}), which does not satisfy {spec}; run `aibox lock`", pinned.pack.version)));
+                }
+                pinned
+            }
+            None => self.resolve(spec).await?,
+        };
         if explicit {
             resolved.requested = Some(spec.to_string());
         }
@@ -406,12 +425,13 @@ pub async fn uninstall(toolpacks: &Toolpacks, names: &[String], force: bool) -> 
 
 /// `aibox cache gc` (`all: false`): drop cached layers no installed pack uses;
 /// `aibox cache clean` (`all: true`): drop every cached layer (installs then download again).
-pub async fn collect_cache(toolpacks: &Toolpacks, all: bool) -> Result<crate::cache::Collected> {
+/// Layers in `also_keep` (a project lock's) are kept by `gc` too.
+pub async fn collect_cache(toolpacks: &Toolpacks, all: bool, also_keep: &[String]) -> Result<crate::cache::Collected> {
     let _lock = lock(toolpacks).await?;
     let keep: std::collections::BTreeSet<String> = if all {
         std::collections::BTreeSet::new()
     } else {
-        toolpacks.state()?.packs.values().map(|p| p.layer.trim_start_matches("sha256:").to_owned()).collect()
+        toolpacks.state()?.packs.values().map(|p| p.layer.as_str()).chain(also_keep.iter().map(String::as_str)).map(|l| l.trim_start_matches("sha256:").to_owned()).collect()
     };
     toolpacks.cache().collect(&keep)
 }

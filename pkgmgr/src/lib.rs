@@ -18,6 +18,7 @@ pub mod mcp;
 pub mod pack;
 pub mod policy;
 pub mod progress;
+pub mod project;
 pub mod reference;
 pub mod resolve;
 pub mod store;

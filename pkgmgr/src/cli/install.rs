@@ -81,7 +81,12 @@ pub enum CacheCommand {
 
 pub async fn cache(global: &Settings, cmd: CacheCommand, printer: Printer) -> Result<()> {
     let toolpacks = Toolpacks::new(&global.toolpacks_dir);
-    let collected = aibox_pkgmgr::install::collect_cache(&toolpacks, matches!(cmd, CacheCommand::Clean)).await?;
+    // The project's lock counts as in use: its layers stay for the next `sync`.
+    let locked: Vec<String> = match super::project::current_project()? {
+        Some(p) => p.read_lock()?.map(|l| l.packs.into_iter().map(|p| p.layer).collect()).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let collected = aibox_pkgmgr::install::collect_cache(&toolpacks, matches!(cmd, CacheCommand::Clean), &locked).await?;
     printer.status("Removed", format!("{} cached layer(s) and {} unpacked tree(s), {} freed", collected.blobs, collected.trees, human_bytes(collected.bytes)));
     printer.document(&collected);
     Ok(())
@@ -124,6 +129,7 @@ pub(super) async fn installer(global: &Settings, printer: Printer, limits: Limit
         limits,
         reporter: progress::reporter(printer),
         force,
+        pins: std::collections::BTreeMap::new(),
     })
 }
 
@@ -133,6 +139,9 @@ fn parse_specs(packs: &[String]) -> Result<Vec<PackSpec>> {
 
 pub async fn install(global: &Settings, args: InstallArgs, printer: Printer) -> Result<()> {
     let specs = parse_specs(&args.packs)?;
+    if let Some(project) = super::project::current_project()? {
+        return super::project::install_in_project(global, project, &specs, args.limits.limits(), args.force, printer).await;
+    }
     let installer = installer(global, printer, args.limits.limits(), args.force).await?;
     let outcomes = installer.install(&specs).await?;
     report(&outcomes, printer, global);
@@ -141,12 +150,12 @@ pub async fn install(global: &Settings, args: InstallArgs, printer: Printer) -> 
 }
 
 /// Agent configs that point into changed packs are rendered again.
-fn mcp_after(global: &Settings, outcomes: &[PackOutcome], printer: Printer) -> Result<()> {
+pub(super) fn mcp_after(global: &Settings, outcomes: &[PackOutcome], printer: Printer) -> Result<()> {
     let changed: Vec<String> = outcomes.iter().filter(|o| o.action != "already-installed").map(|o| o.name.clone()).collect();
     if changed.is_empty() { Ok(()) } else { super::mcp::packs_changed(global, &changed, printer) }
 }
 
-fn report(outcomes: &[PackOutcome], printer: Printer, global: &Settings) {
+pub(super) fn report(outcomes: &[PackOutcome], printer: Printer, global: &Settings) {
     for o in outcomes {
         let verb = match o.action {
             "already-installed" => "Unchanged",
@@ -173,6 +182,9 @@ pub async fn uninstall(global: &Settings, args: UninstallArgs, printer: Printer)
         printer.status("Removed", name);
     }
     printer.document(&json!({"removed": removed}));
+    if let Some(project) = super::project::current_project()? {
+        super::project::uninstalled_in_project(global, project, &removed, printer).await?;
+    }
     super::mcp::packs_changed(global, &removed, printer)
 }
 

@@ -183,6 +183,16 @@ async fn enable(global: &Settings, args: EnableArgs, printer: Printer) -> Result
     result
 }
 
+/// Enable installed MCP packs `names` for the agents of the project in `dir` (`aibox sync`).
+pub(super) fn enable_for_project(global: &Settings, names: &[String], dir: &std::path::Path, printer: Printer) -> Result<()> {
+    let mcp = mcp(global)?;
+    let scope = Scope::Project(std::fs::canonicalize(dir).map_err(Error::io("cannot find the project", dir))?);
+    let policy = aibox_pkgmgr::policy::layers::load(&global.policy)?;
+    let report = mcp.enable(names, &scope, &[], &policy)?;
+    print_changes(&report, printer);
+    failure(&report)
+}
+
 fn agent_name(id: &str) -> &str {
     if id == CANONICAL { "aibox (canonical)" } else { profile(id).map_or(id, |p| p.name) }
 }

@@ -8,6 +8,7 @@ mod key;
 mod mcp;
 mod pack;
 mod policy;
+mod project;
 
 use std::path::PathBuf;
 
@@ -76,6 +77,10 @@ enum Command {
     Uninstall(install::UninstallArgs),
     /// Move installed packs to the newest release matching what was asked.
     Update(install::UpdateArgs),
+    /// Install what the project's aibox.yaml asks, pinned by aibox.lock (written when missing or stale).
+    Sync(project::SyncArgs),
+    /// Resolve aibox.yaml to exact releases in aibox.lock; install nothing.
+    Lock(project::LockArgs),
     /// Installed packs: version, digest, signer, size, when.
     Status,
     /// What the store offers.
@@ -124,6 +129,8 @@ impl Cli {
             Command::Install(args) => install::install(&global, args, printer).await,
             Command::Uninstall(args) => install::uninstall(&global, args, printer).await,
             Command::Update(args) => install::update(&global, args, printer).await,
+            Command::Sync(args) => project::sync(&global, args, printer).await,
+            Command::Lock(args) => project::lock(&global, args, printer).await,
             Command::Status => install::status(&global, printer),
             Command::List(cmd) => install::list(&global, cmd, printer).await,
             Command::Info(args) => install::info(&global, args, printer).await,
