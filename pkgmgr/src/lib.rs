@@ -11,6 +11,7 @@ pub mod config;
 pub mod copy;
 pub mod cosign;
 pub mod digest;
+pub mod doctor;
 pub mod error;
 pub mod extract;
 pub mod install;

@@ -24,7 +24,10 @@ fn main() -> ExitCode {
         Err(e) => {
             let hint = e.hint();
             printer.error(&e, hint.as_deref());
-            printer.document(&serde_json::json!({"error": {"message": e.to_string(), "hint": hint}}));
+            // An incomplete result already printed its document (with the problems in it).
+            if !matches!(e, aibox_pkgmgr::Error::Incomplete(_)) {
+                printer.document(&serde_json::json!({"error": {"message": e.to_string(), "hint": hint}}));
+            }
             ExitCode::from(1)
         }
     }

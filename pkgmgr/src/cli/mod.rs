@@ -3,6 +3,7 @@
 
 mod bundle;
 mod config;
+mod doctor;
 mod install;
 mod key;
 mod mcp;
@@ -101,6 +102,8 @@ enum Command {
     /// MCP servers for every AI agent: enable, disable, list, regenerate.
     #[command(subcommand)]
     Mcp(mcp::McpCommand),
+    /// What is wrong here (toolpacks dir, state, policy, store, shell, agent configs, project) and how to fix it.
+    Doctor,
     /// The configuration files: get, set, unset keys.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -141,6 +144,7 @@ impl Cli {
             Command::Mcp(cmd) => mcp::run(cmd, &global, printer).await,
             Command::Policy(cmd) => policy::run(cmd, &global, printer),
             Command::Config(cmd) => config::run(cmd, &global, printer),
+            Command::Doctor => doctor::run(&global, printer).await,
             Command::Key(cmd) => key::run(cmd, printer),
             Command::Pack(cmd) => pack::run(cmd, &global, printer).await,
         }
