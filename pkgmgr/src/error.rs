@@ -128,6 +128,17 @@ pub enum Error {
         reasons: Vec<String>,
     },
 
+    /// A `script` pack's install script failed; nothing was installed.
+    #[error("the install script of {pack} {how}; nothing was installed (its output: {})", log.display())]
+    ScriptFailed {
+        /// `name@version`.
+        pack: String,
+        /// `exited with 3`, `was killed`.
+        how: String,
+        /// The log.
+        log: PathBuf,
+    },
+
     /// Building a pack failed.
     #[error("cannot build {}: {reason}", pack.display())]
     Build {
@@ -278,6 +289,7 @@ impl Error {
             Error::SignatureInvalid { .. } => "verify with the public key matching the signing key; a tampered pack must be re-published".into(),
             Error::Exists { .. } => "remove it first, or pass --force".into(),
             Error::Policy { .. } => "fix the policy file".into(),
+            Error::ScriptFailed { log, .. } => format!("read {} and report it to the pack's publisher", log.display()),
             Error::PolicyLoosened { .. } => "remove the rule from the lower layer, or ask the owner of the higher one to allow it; `aibox policy explain` shows every layer".into(),
             Error::Config { .. } => "fix the file; docs/configuration.md lists every key".into(),
             Error::Untrusted { store, .. } => format!("add a `trust` entry with `store: {store}` and the publisher's public key (keys: [/etc/aibox/keys/NAME.pub]) to the policy, or pass --policy / AIBOX_POLICY"),

@@ -139,6 +139,7 @@ impl Installer {
             return Err(Error::Corrupt { store: store.location().to_string(), reason: format!("layer media type {} is not a tar", layer.media_type) });
         }
         self.policy.check_pack(&pack)?;
+        self.policy.check_script(&pack, &raw.digest)?;
         Ok(Resolved { pack, digest: raw.digest, layer: layer.clone(), signature, requested: None })
     }
 
@@ -294,6 +295,9 @@ impl Installer {
         let jobs = todo.iter().map(|r| async move {
             let staging = self.toolpacks.staging(lock, r.pack.name.as_str())?;
             let (extracted, cached) = self.fetch_one(r, staging.path()).await?;
+            if r.pack.install.method == aibox_schema::InstallMethod::Script {
+                self.run_script(r, staging.path()).await?;
+            }
             Ok::<_, Error>((staging, extracted, cached))
         });
         // All at once: every job is I/O bound (network, decompression on a blocking thread).
@@ -306,7 +310,10 @@ impl Installer {
         let digest: Digest = r.layer.digest.parse().map_err(|e| Error::Corrupt { store: self.store.location().to_string(), reason: e })?;
         let size = u64::try_from(r.layer.size).unwrap_or(0);
         let cache = self.toolpacks.cache();
+        // A script changes the tree after extraction: script packs never share cached trees.
+        let script = r.pack.install.method == aibox_schema::InstallMethod::Script;
         if !self.force
+            && !script
             && let Some(extracted) = cache.link_tree_into(&digest, staging)?
         {
             let id = self.reporter.start("Linking", &format!("{name} {} from the cache", r.pack.version), 0);
@@ -374,8 +381,54 @@ impl Installer {
         .expect("extraction task does not panic");
         self.reporter.finish(id);
         let extracted = result?;
-        cache.keep_tree(&layer_digest, &staging_dir, &extracted);
+        if !script {
+            cache.keep_tree(&layer_digest, &staging_dir, &extracted);
+        }
         Ok((extracted, cached))
+    }
+}
+
+/// What a pack's install script gets from the environment: the user's basics and the proxy
+/// settings (a sandbox reaches the network only through its proxy); nothing else.
+const SCRIPT_ENV: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TMPDIR", "TERM", "http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"];
+
+impl Installer {
+    /// Run the install script of a `script` pack in its staging tree, as the current user, with
+    /// [`SCRIPT_ENV`] and `PACK_ROOT` (the staging tree), `PACK_DEST` (where it will live),
+    /// `PACK_NAME`, `PACK_VERSION`. Its output goes to `.aibox/logs/<name>-<version>.log`,
+    /// which is kept. A failure leaves nothing installed (the staging tree is dropped).
+    async fn run_script(&self, r: &Resolved, staging: &Path) -> Result<()> {
+        let name = r.pack.name.as_str();
+        let script = r.pack.install.script.clone().ok_or_else(|| Error::Missing(format!("{name} is a script pack without `install.script`")))?;
+        let logs = self.toolpacks.root().join(".aibox/logs");
+        std::fs::create_dir_all(&logs).map_err(Error::io("cannot create", &logs))?;
+        let log_path = logs.join(format!("{name}-{}.log", r.pack.version));
+        let log = std::fs::File::create(&log_path).map_err(Error::io("cannot create", &log_path))?;
+        let err_log = log.try_clone().map_err(Error::io("cannot write", &log_path))?;
+        let mut command = tokio::process::Command::new("/bin/sh");
+        command.arg(staging.join(&script)).current_dir(staging).env_clear();
+        for var in SCRIPT_ENV {
+            if let Some(value) = std::env::var_os(var) {
+                command.env(var, value);
+            }
+        }
+        command
+            .env("PACK_ROOT", staging)
+            .env("PACK_DEST", self.toolpacks.pack_dir(name, &r.pack.version))
+            .env("PACK_NAME", name)
+            .env("PACK_VERSION", &r.pack.version)
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(err_log);
+        let id = self.reporter.start("Running", &format!("the install script of {name} {}", r.pack.version), 0);
+        let status = command.status().await;
+        self.reporter.finish(id);
+        let status = status.map_err(Error::io("cannot run /bin/sh for", staging.join(&script)))?;
+        if !status.success() {
+            let how = status.code().map_or_else(|| "was killed".to_owned(), |c| format!("exited with {c}"));
+            return Err(Error::ScriptFailed { pack: format!("{name}@{}", r.pack.version), how, log: log_path });
+        }
+        Ok(())
     }
 }
 

@@ -121,6 +121,10 @@ pub struct Install {
     /// System packages the tools expect on the base image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub packages: Vec<String>,
+    /// `script` packs: the script (relative to the pack root) `aibox install` runs in the
+    /// unpacked tree, once the policy allows this release's script by digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
 }
 
 impl Install {
@@ -384,6 +388,12 @@ impl PackManifest {
         }
         for dir in &self.path {
             check_relative(dir).map_err(|m| ("path", m))?;
+        }
+        match (self.install.method, &self.install.script) {
+            (InstallMethod::Script, None) => return Err(("install", "method `script` needs `script`: the file (in the pack root) aibox runs".into())),
+            (InstallMethod::Script, Some(script)) => check_relative(script).map_err(|m| ("install", m))?,
+            (_, Some(_)) => return Err(("install", "`script` is for method `script`".into())),
+            (_, None) => {}
         }
         for key in self.env.keys() {
             if !is_env_name(key) {

@@ -214,6 +214,24 @@ impl Policy {
         Ok(())
     }
 
+    /// A `script` pack runs its script only when `scripts` lists this release (name and
+    /// manifest digest): a script is code run on install, so it is allowed release by release.
+    pub fn check_script(&self, pack: &PackManifest, digest: &crate::digest::Digest) -> Result<()> {
+        if pack.install.method != InstallMethod::Script {
+            return Ok(());
+        }
+        let allowed = self.file.scripts.iter().flatten().any(|s| s.pack == pack.name.as_str() && s.digest == digest.as_str());
+        if allowed {
+            return Ok(());
+        }
+        Err(Error::PolicyRefused {
+            pack: format!("{}@{}", pack.name, pack.version),
+            what: format!("its install script (release {digest})"),
+            rule: "scripts".into(),
+            policy: self.source("scripts"),
+        })
+    }
+
     /// Check an MCP server's `filesystem_requires` (already resolved to absolute paths) against
     /// `filesystem.allow`, whose entries are path prefixes that may use `${WORKSPACE}` and
     /// `${HOME}`. With no `filesystem` section, `${WORKSPACE}` and `${HOME}` are allowed.
