@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Install the real peers the tests run against (../shared/peers/README.md): Debian's
 # distribution registry, skopeo, umoci, openssl, htpasswd, zstd; podman with runc, debootstrap
-# and busybox (the image builder's tests run what it bakes); git and npm (the MCP packs are
+# and busybox (the image builder's tests run what it bakes); nix-bin (the nix install method); git and npm (the MCP packs are
 # built from npm and PyPI, git-mcp needs git); and the Python clients (ORAS, the MCP SDK, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker-registry skopeo umoci apache2-utils openssl zstd podman runc debootstrap busybox-static)
+packages=(docker-registry skopeo umoci apache2-utils openssl zstd podman runc debootstrap busybox-static nix-bin)
 command -v git >/dev/null || packages+=(git)
 command -v npm >/dev/null || packages+=(npm)
 missing=()

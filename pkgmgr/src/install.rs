@@ -258,6 +258,9 @@ impl Installer {
             if record.requested.is_none() {
                 record.requested = previous.and_then(|p| p.requested.clone());
             }
+            if r.pack.install.method == aibox_schema::InstallMethod::Nix {
+                root_nix_profile(&self.toolpacks.pack_dir(r.pack.name.as_str(), &r.pack.version)).await?;
+            }
             let action = if previous.is_some() { "upgraded" } else { "installed" };
             state.packs.insert(r.pack.name.to_string(), record);
             outcomes.push(self.outcome(r, action, extracted.bytes, cached));
@@ -295,8 +298,10 @@ impl Installer {
         let jobs = todo.iter().map(|r| async move {
             let staging = self.toolpacks.staging(lock, r.pack.name.as_str())?;
             let (extracted, cached) = self.fetch_one(r, staging.path()).await?;
-            if r.pack.install.method == aibox_schema::InstallMethod::Script {
-                self.run_script(r, staging.path()).await?;
+            match r.pack.install.method {
+                aibox_schema::InstallMethod::Script => self.run_script(r, staging.path()).await?,
+                aibox_schema::InstallMethod::Nix => self.run_nix(r, staging.path()).await?,
+                aibox_schema::InstallMethod::DockerLayer => {}
             }
             Ok::<_, Error>((staging, extracted, cached))
         });
@@ -310,8 +315,8 @@ impl Installer {
         let digest: Digest = r.layer.digest.parse().map_err(|e| Error::Corrupt { store: self.store.location().to_string(), reason: e })?;
         let size = u64::try_from(r.layer.size).unwrap_or(0);
         let cache = self.toolpacks.cache();
-        // A script changes the tree after extraction: script packs never share cached trees.
-        let script = r.pack.install.method == aibox_schema::InstallMethod::Script;
+        // A script or nix changes the tree after extraction: such packs never share cached trees.
+        let script = r.pack.install.method != aibox_schema::InstallMethod::DockerLayer;
         if !self.force
             && !script
             && let Some(extracted) = cache.link_tree_into(&digest, staging)?
@@ -430,6 +435,65 @@ impl Installer {
         }
         Ok(())
     }
+}
+
+impl Installer {
+    /// Install a `nix` pack's expression into a profile at `<staging>/profile` with `nix-env`
+    /// (the machine's nix configuration applies: sandbox, substituters, build users). Output
+    /// goes to `.aibox/logs/<name>-<version>.log`.
+    async fn run_nix(&self, r: &Resolved, staging: &Path) -> Result<()> {
+        let name = r.pack.name.as_str();
+        let expression = r.pack.install.expression.clone().ok_or_else(|| Error::Missing(format!("{name} is a nix pack without `install.expression`")))?;
+        let nix_env = std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("nix-env")).find(|p| p.is_file())).ok_or_else(|| {
+            Error::Missing(format!("{name}@{} installs with nix, and there is no `nix-env` on PATH: install Nix (Debian: nix-bin), or use a docker-layer build of the pack", r.pack.version))
+        })?;
+        let logs = self.toolpacks.root().join(".aibox/logs");
+        std::fs::create_dir_all(&logs).map_err(Error::io("cannot create", &logs))?;
+        let log_path = logs.join(format!("{name}-{}.log", r.pack.version));
+        let log = std::fs::File::create(&log_path).map_err(Error::io("cannot create", &log_path))?;
+        let err_log = log.try_clone().map_err(Error::io("cannot write", &log_path))?;
+        let mut command = tokio::process::Command::new(nix_env);
+        command
+            .arg("--profile")
+            .arg(staging.join("profile"))
+            .arg("--install")
+            .arg("--file")
+            .arg(staging.join(&expression))
+            .current_dir(staging)
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(err_log);
+        let id = self.reporter.start("Building", &format!("{name} {} with nix", r.pack.version), 0);
+        let status = command.status().await;
+        self.reporter.finish(id);
+        let status = status.map_err(Error::io("cannot run nix-env for", staging.join(&expression)))?;
+        if !status.success() {
+            let how = status.code().map_or_else(|| "was killed".to_owned(), |c| format!("exited with {c}"));
+            return Err(Error::ScriptFailed { pack: format!("{name}@{}", r.pack.version), how: format!("(nix-env) {how}"), log: log_path });
+        }
+        Ok(())
+    }
+}
+
+/// Keep a nix pack's profile alive in the Nix store once its tree is in place: the profile was
+/// made in staging, so its garbage-collector root is registered again at the final path.
+async fn root_nix_profile(dir: &Path) -> Result<()> {
+    let profile = dir.join("profile");
+    let target = std::fs::canonicalize(&profile).map_err(Error::io("cannot resolve the nix profile", &profile))?;
+    let status = tokio::process::Command::new("nix-store")
+        .arg("--add-root")
+        .arg(dir.join(".nix-gcroot"))
+        .arg("--indirect")
+        .arg("--realise")
+        .arg(&target)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .await
+        .map_err(Error::io("cannot run nix-store for", &profile))?;
+    if !status.success() {
+        return Err(Error::Missing(format!("nix-store could not root {} (the profile of {}): run `nix-store --add-root {}/.nix-gcroot --indirect --realise {}`", target.display(), dir.display(), dir.display(), target.display())));
+    }
+    Ok(())
 }
 
 /// Create the cache paths packs declare, so a launcher can mount `aibox-<tool>-cache` volumes

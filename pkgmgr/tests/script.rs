@@ -58,3 +58,40 @@ fn scripts_run_only_when_the_policy_allows_that_release() {
     assert_eq!(std::fs::read_link(site.toolpacks.join("gen/current")).unwrap().to_str().unwrap(), "1.0.0");
     assert!(!site.toolpacks.join("gen/1.1.0").exists());
 }
+
+/// A `nix` pack: its expression installed into a profile in the pack's directory, with Debian's
+/// nix-bin and a local derivation that needs no network.
+#[test]
+fn nix_packs_install_into_a_profile() {
+    aibox_test_harness::require("nix-env");
+    let site = Site::layout();
+    let dir = site.env.path().join("src/hello-nix");
+    std::fs::create_dir_all(dir.join("root")).unwrap();
+    std::fs::write(dir.join("pack.yaml"), "name: hello-nix\nversion: 1.0.0\ndescription: a tool built by nix\nmaintainer: m\npath: [profile/bin]\ninstall:\n  method: nix\n  expression: default.nix\n").unwrap();
+    std::fs::write(
+        dir.join("root/default.nix"),
+        r#"derivation {
+  name = "hello-nix-1.0.0";
+  system = builtins.currentSystem;
+  builder = "/bin/sh";
+  args = [ "-c" "/bin/mkdir -p $out/bin && printf '#!/bin/sh\\necho hello from nix\\n' > $out/bin/hello-nix && /bin/chmod +x $out/bin/hello-nix" ];
+}
+"#,
+    )
+    .unwrap();
+    site.env.ok(&["-q", "pack", "publish", dir.to_str().unwrap(), "--to", &site.store, "--key", &site.key]);
+    policy(&site, "");
+    let err = site.fails(&["install", "hello-nix@1"]);
+    assert!(err.contains("install method `nix`"), "{err}");
+    policy(&site, "install_methods: [docker-layer, nix]\n");
+    // This machine's nix: no sandbox, no build users, no binary cache (no network here).
+    let nix_config = "sandbox = false\nbuild-users-group =\nsubstituters =\n";
+    let mut c = site.aibox();
+    c.env("NIX_CONFIG", nix_config);
+    common::ok(c, &["install", "hello-nix@1"]);
+    let out = common::run("sh", &["-c", &format!(". {}/env.sh && hello-nix", site.toolpacks.display())]);
+    assert_eq!(out, "hello from nix\n");
+    let profile = std::fs::canonicalize(site.toolpacks.join("hello-nix/current/profile")).unwrap();
+    assert!(profile.starts_with("/nix/store"), "{}", profile.display());
+    assert!(site.toolpacks.join("hello-nix/1.0.0/.nix-gcroot").is_symlink(), "the profile is rooted at its final place");
+}

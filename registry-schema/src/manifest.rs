@@ -125,6 +125,10 @@ pub struct Install {
     /// unpacked tree, once the policy allows this release's script by digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<String>,
+    /// `nix` packs: the Nix expression file (relative to the pack root) installed into a
+    /// profile in the pack's directory (`profile/bin` then goes on `path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
 }
 
 impl Install {
@@ -393,6 +397,12 @@ impl PackManifest {
             (InstallMethod::Script, None) => return Err(("install", "method `script` needs `script`: the file (in the pack root) aibox runs".into())),
             (InstallMethod::Script, Some(script)) => check_relative(script).map_err(|m| ("install", m))?,
             (_, Some(_)) => return Err(("install", "`script` is for method `script`".into())),
+            (_, None) => {}
+        }
+        match (self.install.method, &self.install.expression) {
+            (InstallMethod::Nix, None) => return Err(("install", "method `nix` needs `expression`: the Nix file (in the pack root) to install".into())),
+            (InstallMethod::Nix, Some(file)) => check_relative(file).map_err(|m| ("install", m))?,
+            (_, Some(_)) => return Err(("install", "`expression` is for method `nix`".into())),
             (_, None) => {}
         }
         for key in self.env.keys() {
