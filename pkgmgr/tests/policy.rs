@@ -95,3 +95,33 @@ fn every_loosening_is_refused_naming_both_lines() {
     let err = site.fails(&["policy", "validate", site.policy.parent().unwrap().join("policy.d/40-bad.yaml").to_str().unwrap()]);
     assert!(err.contains("40-bad.yaml:3"), "{err}");
 }
+
+#[test]
+fn signatures_are_required_unless_the_org_makes_them_optional() {
+    let site = Site::layout();
+    org(&site);
+    // An unsigned release in the same store (built, never signed).
+    let dir = site.env.path().join("src/tool-unsigned");
+    std::fs::create_dir_all(dir.join("root/bin")).unwrap();
+    std::fs::write(dir.join("pack.yaml"), "name: tool-unsigned\nversion: 1.0.0\ndescription: d\nmaintainer: m\npath: [bin]\n").unwrap();
+    std::fs::write(dir.join("root/bin/tool-unsigned"), "#!/bin/sh\necho unsigned\n").unwrap();
+    site.env.ok(&["-q", "pack", "build", dir.to_str().unwrap(), "-o", &site.store]);
+    let err = site.fails(&["install", "tool-unsigned@1"]);
+    assert!(err.contains("is not signed"), "{err}");
+
+    // A team may not make them optional...
+    let loose = team(&site, "10-loose.yaml", "verification:\n  signatures: optional\n");
+    let err = site.fails(&["policy", "validate"]);
+    assert!(err.contains("makes signatures optional") && err.contains("10-loose.yaml:2"), "{err}");
+    std::fs::remove_file(loose).unwrap();
+
+    // ...the org may; then unsigned packs install, recorded as such, and a team may require them again.
+    let text = std::fs::read_to_string(&site.policy).unwrap();
+    std::fs::write(&site.policy, format!("{text}verification:\n  signatures: optional\n")).unwrap();
+    site.ok(&["install", "tool-unsigned@1"]);
+    assert_eq!(site.state()["packs"]["tool-unsigned"]["signer"], "unsigned");
+    team(&site, "20-strict.yaml", "verification:\n  signatures: required\n");
+    site.ok(&["policy", "validate"]);
+    let err = site.fails(&["install", "--force", "tool-unsigned@1"]);
+    assert!(err.contains("is not signed"), "{err}");
+}

@@ -11,6 +11,7 @@
 //! | `packs.allow` | drop globs, narrow them (a glob the upper one matches) |
 //! | `packs.deny` | add globs (every layer's denials apply) |
 //! | `scripts` | drop entries |
+//! | `verification` | require signatures (never make them optional) |
 //!
 //! A rule a layer does not set is inherited. Anything that would allow more is an error naming
 //! the lower file and line and the upper one. Because every layer is checked against the merged
@@ -171,6 +172,10 @@ pub fn merge(layers: &[Layer]) -> Result<(Policy, Origins)> {
             merged.scripts = Some(s.clone());
             set(&mut sources, &mut origins, "scripts", "scripts:");
         }
+        if let Some(v) = &f.verification {
+            merged.verification = Some(v.clone());
+            set(&mut sources, &mut origins, "verification", "verification:");
+        }
     }
     if !deny.is_empty() {
         merged.packs.get_or_insert_with(PackRules::default).deny = deny;
@@ -244,6 +249,10 @@ fn check_tightens(upper: &PolicyFile, origins: &Origins, lower: &Layer) -> Resul
                 return Err(loosened("packs:", glob, "packs.allow", format!("allows packs `{glob}`")));
             }
         }
+    }
+    // verification: never from required to optional.
+    if f.verification.as_ref().is_some_and(|v| v.signatures == super::Signatures::Optional) && upper.verification.as_ref().is_none_or(|v| v.signatures == super::Signatures::Required) {
+        return Err(loosened("verification:", "optional", "verification", "makes signatures optional".into()));
     }
     // scripts: a subset.
     if let Some(scripts) = &f.scripts {

@@ -52,6 +52,31 @@ pub struct PolicyFile {
     /// `script` packs allowed to run their script, by name and manifest digest.
     #[serde(default)]
     pub scripts: Option<Vec<ScriptRule>>,
+    /// How much verification installs need.
+    #[serde(default)]
+    pub verification: Option<Verification>,
+}
+
+/// `verification`.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verification {
+    /// `required` (default): every pack must carry a signature a trusted key verifies.
+    /// `optional`: an unsigned pack, or one from a store no key covers, installs (recorded as
+    /// signer `unsigned`); a signature that is present but does not verify still refuses.
+    #[serde(default)]
+    pub signatures: Signatures,
+}
+
+/// `verification.signatures`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signatures {
+    /// Every pack verified.
+    #[default]
+    Required,
+    /// Unsigned packs allowed.
+    Optional,
 }
 
 /// `packs`.
@@ -137,6 +162,11 @@ impl Policy {
         };
         let file = parse(path, &text)?;
         Ok(Self { path: path.to_owned(), exists: true, file, root: PathBuf::from("/"), sources: std::collections::BTreeMap::new() })
+    }
+
+    /// Whether every pack must carry a verified signature (the default).
+    pub fn signatures_required(&self) -> bool {
+        self.file.verification.as_ref().is_none_or(|v| v.signatures == Signatures::Required)
     }
 
     /// The file rule `rule` came from (the policy file itself unless layered).
