@@ -73,6 +73,7 @@ pub fn run(cmd: PolicyCommand, global: &Settings, printer: Printer) -> Result<()
                 for glob in f.packs.iter().flat_map(|p| &p.deny) {
                     rule(&mut out, &format!("packs.deny {glob}"), glob.clone());
                 }
+                rule(&mut out, "verification", if policy.signatures_required() { "signatures required".into() } else { "signatures optional".into() });
                 rule(&mut out, "scripts", f.scripts.as_ref().map_or("none".into(), |s| s.iter().map(|s| format!("{} {}", s.pack, s.digest)).collect::<Vec<_>>().join(", ")));
                 printer.data(&out);
             }
