@@ -274,7 +274,7 @@ impl Installer {
                 record.requested = previous.and_then(|p| p.requested.clone());
             }
             if r.pack.install.method == aibox_schema::InstallMethod::Nix {
-                root_nix_profile(&self.toolpacks.pack_dir(r.pack.name.as_str(), &r.pack.version)).await?;
+                crate::methods::root_nix_profile(&self.toolpacks.pack_dir(r.pack.name.as_str(), &r.pack.version)).await?;
             }
             let action = if previous.is_some() { "upgraded" } else { "installed" };
             state.packs.insert(r.pack.name.to_string(), record);
@@ -314,8 +314,8 @@ impl Installer {
             let staging = self.toolpacks.staging(lock, r.pack.name.as_str())?;
             let (extracted, cached) = self.fetch_one(r, staging.path()).await?;
             match r.pack.install.method {
-                aibox_schema::InstallMethod::Script => self.run_script(r, staging.path()).await?,
-                aibox_schema::InstallMethod::Nix => self.run_nix(r, staging.path()).await?,
+                aibox_schema::InstallMethod::Script => crate::methods::run_script(self, r, staging.path()).await?,
+                aibox_schema::InstallMethod::Nix => crate::methods::run_nix(self, r, staging.path()).await?,
                 aibox_schema::InstallMethod::DockerLayer => {}
             }
             Ok::<_, Error>((staging, extracted, cached))
@@ -406,109 +406,6 @@ impl Installer {
         }
         Ok((extracted, cached))
     }
-}
-
-/// What a pack's install script gets from the environment: the user's basics and the proxy
-/// settings (a sandbox reaches the network only through its proxy); nothing else.
-const SCRIPT_ENV: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TMPDIR", "TERM", "http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"];
-
-impl Installer {
-    /// Run the install script of a `script` pack in its staging tree, as the current user, with
-    /// [`SCRIPT_ENV`] and `PACK_ROOT` (the staging tree), `PACK_DEST` (where it will live),
-    /// `PACK_NAME`, `PACK_VERSION`. Its output goes to `.aibox/logs/<name>-<version>.log`,
-    /// which is kept. A failure leaves nothing installed (the staging tree is dropped).
-    async fn run_script(&self, r: &Resolved, staging: &Path) -> Result<()> {
-        let name = r.pack.name.as_str();
-        let script = r.pack.install.script.clone().ok_or_else(|| Error::Missing(format!("{name} is a script pack without `install.script`")))?;
-        let logs = self.toolpacks.root().join(".aibox/logs");
-        std::fs::create_dir_all(&logs).map_err(Error::io("cannot create", &logs))?;
-        let log_path = logs.join(format!("{name}-{}.log", r.pack.version));
-        let log = std::fs::File::create(&log_path).map_err(Error::io("cannot create", &log_path))?;
-        let err_log = log.try_clone().map_err(Error::io("cannot write", &log_path))?;
-        let mut command = tokio::process::Command::new("/bin/sh");
-        command.arg(staging.join(&script)).current_dir(staging).env_clear();
-        for var in SCRIPT_ENV {
-            if let Some(value) = std::env::var_os(var) {
-                command.env(var, value);
-            }
-        }
-        command
-            .env("PACK_ROOT", staging)
-            .env("PACK_DEST", self.toolpacks.pack_dir(name, &r.pack.version))
-            .env("PACK_NAME", name)
-            .env("PACK_VERSION", &r.pack.version)
-            .stdin(std::process::Stdio::null())
-            .stdout(log)
-            .stderr(err_log);
-        let id = self.reporter.start("Running", &format!("the install script of {name} {}", r.pack.version), 0);
-        let status = command.status().await;
-        self.reporter.finish(id);
-        let status = status.map_err(Error::io("cannot run /bin/sh for", staging.join(&script)))?;
-        if !status.success() {
-            let how = status.code().map_or_else(|| "was killed".to_owned(), |c| format!("exited with {c}"));
-            return Err(Error::ScriptFailed { pack: format!("{name}@{}", r.pack.version), how, log: log_path });
-        }
-        Ok(())
-    }
-}
-
-impl Installer {
-    /// Install a `nix` pack's expression into a profile at `<staging>/profile` with `nix-env`
-    /// (the machine's nix configuration applies: sandbox, substituters, build users). Output
-    /// goes to `.aibox/logs/<name>-<version>.log`.
-    async fn run_nix(&self, r: &Resolved, staging: &Path) -> Result<()> {
-        let name = r.pack.name.as_str();
-        let expression = r.pack.install.expression.clone().ok_or_else(|| Error::Missing(format!("{name} is a nix pack without `install.expression`")))?;
-        let nix_env = std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("nix-env")).find(|p| p.is_file())).ok_or_else(|| {
-            Error::Missing(format!("{name}@{} installs with nix, and there is no `nix-env` on PATH: install Nix (Debian: nix-bin), or use a docker-layer build of the pack", r.pack.version))
-        })?;
-        let logs = self.toolpacks.root().join(".aibox/logs");
-        std::fs::create_dir_all(&logs).map_err(Error::io("cannot create", &logs))?;
-        let log_path = logs.join(format!("{name}-{}.log", r.pack.version));
-        let log = std::fs::File::create(&log_path).map_err(Error::io("cannot create", &log_path))?;
-        let err_log = log.try_clone().map_err(Error::io("cannot write", &log_path))?;
-        let mut command = tokio::process::Command::new(nix_env);
-        command
-            .arg("--profile")
-            .arg(staging.join("profile"))
-            .arg("--install")
-            .arg("--file")
-            .arg(staging.join(&expression))
-            .current_dir(staging)
-            .stdin(std::process::Stdio::null())
-            .stdout(log)
-            .stderr(err_log);
-        let id = self.reporter.start("Building", &format!("{name} {} with nix", r.pack.version), 0);
-        let status = command.status().await;
-        self.reporter.finish(id);
-        let status = status.map_err(Error::io("cannot run nix-env for", staging.join(&expression)))?;
-        if !status.success() {
-            let how = status.code().map_or_else(|| "was killed".to_owned(), |c| format!("exited with {c}"));
-            return Err(Error::ScriptFailed { pack: format!("{name}@{}", r.pack.version), how: format!("(nix-env) {how}"), log: log_path });
-        }
-        Ok(())
-    }
-}
-
-/// Keep a nix pack's profile alive in the Nix store once its tree is in place: the profile was
-/// made in staging, so its garbage-collector root is registered again at the final path.
-async fn root_nix_profile(dir: &Path) -> Result<()> {
-    let profile = dir.join("profile");
-    let target = std::fs::canonicalize(&profile).map_err(Error::io("cannot resolve the nix profile", &profile))?;
-    let status = tokio::process::Command::new("nix-store")
-        .arg("--add-root")
-        .arg(dir.join(".nix-gcroot"))
-        .arg("--indirect")
-        .arg("--realise")
-        .arg(&target)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .await
-        .map_err(Error::io("cannot run nix-store for", &profile))?;
-    if !status.success() {
-        return Err(Error::Missing(format!("nix-store could not root {} (the profile of {}): run `nix-store --add-root {}/.nix-gcroot --indirect --realise {}`", target.display(), dir.display(), dir.display(), target.display())));
-    }
-    Ok(())
 }
 
 /// Create the cache paths packs declare, so a launcher can mount `aibox-<tool>-cache` volumes

@@ -16,6 +16,7 @@ pub mod error;
 pub mod extract;
 pub mod install;
 pub mod mcp;
+pub mod methods;
 pub mod pack;
 pub mod policy;
 pub mod progress;

@@ -307,7 +307,7 @@ fn policy_refusals_name_the_entry_and_file() {
     std::fs::write(&site.policy, format!("{policy}network:\n  allow: [\"*.apache.org:443\"]\n")).unwrap();
     site.ok(&["install", "netpack"]);
 
-    site.publish("scripted", "1.0.0", "install:\n  method: script\n");
+    site.publish("scripted", "1.0.0", "install:\n  method: script\n  script: bin/scripted\n");
     let err = site.fails(&["install", "scripted"]);
     assert!(err.contains("install method `script`") && err.contains("install_methods"), "{err}");
 
