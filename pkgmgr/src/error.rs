@@ -128,6 +128,19 @@ pub enum Error {
         reasons: Vec<String>,
     },
 
+    /// A lock pins a release that no longer satisfies what is asked.
+    #[error("aibox.lock pins {name} {version} ({digest}), which does not satisfy {spec}")]
+    PinConflict {
+        /// The pack.
+        name: String,
+        /// The pinned version.
+        version: String,
+        /// The pinned digest.
+        digest: String,
+        /// What is asked.
+        spec: String,
+    },
+
     /// A `script` pack's install script failed; nothing was installed.
     #[error("the install script of {pack} {how}; nothing was installed (its output: {})", log.display())]
     ScriptFailed {
@@ -289,6 +302,7 @@ impl Error {
             Error::SignatureInvalid { .. } => "verify with the public key matching the signing key; a tampered pack must be re-published".into(),
             Error::Exists { .. } => "remove it first, or pass --force".into(),
             Error::Policy { .. } => "fix the policy file".into(),
+            Error::PinConflict { .. } => "run `aibox lock` to move the pin (and commit aibox.lock)".into(),
             Error::ScriptFailed { log, .. } => format!("read {} and report it to the pack's publisher", log.display()),
             Error::PolicyLoosened { .. } => "remove the rule from the lower layer, or ask the owner of the higher one to allow it; `aibox policy explain` shows every layer".into(),
             Error::Config { .. } => "fix the file; docs/configuration.md lists every key".into(),

@@ -195,6 +195,10 @@ impl Installer {
                 let who = needed_by.map_or_else(|| "you asked for".to_owned(), |n| format!("{n} needs"));
                 return Err(Error::Resolve(format!("conflict: {who} {spec}, but {name} {version} was chosen for {why}; one version of a pack is installed at a time")));
             }
+            // Reached first as a dependency, asked for too: it is a request.
+            if explicit && let Some(entry) = plan.iter_mut().find(|r| r.pack.name.as_str() == name) {
+                entry.requested = Some(spec.to_string());
+            }
             return Ok(());
         }
         if !explicit
@@ -215,7 +219,7 @@ impl Installer {
                     req => req.matches(&pinned.pack.semver()) || matches!(req, VersionReq::Exact(v) if *v == pinned.pack.semver()),
                 };
                 if !ok {
-                    return Err(Error::Resolve(format!("aibox.lock pins {name} {} ({digest}), which does not satisfy {spec}; run `aibox lock`", pinned.pack.version)));
+                    return Err(Error::PinConflict { name: name.clone(), version: pinned.pack.version.clone(), digest: digest.to_string(), spec: spec.to_string() });
                 }
                 pinned
             }

@@ -3,8 +3,9 @@
 //!
 //! - `script`: the pack's own script, as the current user, with only the basics and the proxy
 //!   environment ([`SCRIPT_ENV`]); the policy allows it release by release.
-//! - `nix`: the pack's Nix expression installed into `<tree>/profile` with `nix-env`, its store
-//!   path rooted at the tree's final place.
+//! - `nix`: the pack's Nix expression installed into `<tree>/profile` with `nix-env` (the same
+//!   environment plus `NIX_*`), its store path rooted at the tree's final place; the policy
+//!   allows it release by release too, as evaluating and building it runs the pack's code.
 //!
 //! Both log to `.aibox/logs/<name>-<version>.log`, which is kept.
 
@@ -46,6 +47,15 @@ pub async fn run_nix(installer: &Installer, r: &Resolved, staging: &Path) -> Res
         Error::Missing(format!("{name}@{} installs with nix, and there is no `nix-env` on PATH: install Nix (Debian: nix-bin), or use a docker-layer build of the pack", r.pack.version))
     })?;
     let mut command = tokio::process::Command::new(nix_env);
+    // The expression is evaluated with what aibox passes, not aibox's whole environment
+    // (registry credentials, key passwords stay out): the basics, the proxy, Nix's own settings.
+    command.env_clear();
+    for (var, value) in std::env::vars_os() {
+        let var_text = var.to_string_lossy();
+        if SCRIPT_ENV.contains(&var_text.as_ref()) || var_text.starts_with("NIX_") {
+            command.env(var, value);
+        }
+    }
     command.arg("--profile").arg(staging.join("profile")).arg("--install").arg("--file").arg(staging.join(&expression));
     run_logged(installer, r, staging, command, &format!("{name} {} with nix", r.pack.version), "(nix-env) ").await
 }
@@ -57,7 +67,9 @@ async fn run_logged(installer: &Installer, r: &Resolved, staging: &Path, mut com
     let log_path = logs.join(format!("{}-{}.log", r.pack.name, r.pack.version));
     let log = std::fs::File::create(&log_path).map_err(Error::io("cannot create", &log_path))?;
     let err_log = log.try_clone().map_err(Error::io("cannot write", &log_path))?;
-    command.current_dir(staging).stdin(std::process::Stdio::null()).stdout(log).stderr(err_log);
+    // Killed when the install is abandoned (another pack failed): nothing keeps writing into a
+    // staging tree that is being removed.
+    command.current_dir(staging).stdin(std::process::Stdio::null()).stdout(log).stderr(err_log).kill_on_drop(true);
     let id = installer.reporter.start("Running", label, 0);
     let status = command.status().await;
     installer.reporter.finish(id);

@@ -264,6 +264,14 @@ impl Lock {
         if let Some(p) = self.packs.iter().find(|p| p.requested.is_some() && !specs.iter().any(|s| s.name.as_str() == p.name)) {
             return Some(format!("{} is locked but aibox.yaml no longer asks for it", p.name));
         }
+        for p in &self.packs {
+            for dep in &p.depends {
+                let dep_name = dep.split('@').next().unwrap_or(dep);
+                if !self.packs.iter().any(|q| q.name == dep_name) {
+                    return Some(format!("{} depends on {dep}, which the lock does not pin", p.name));
+                }
+            }
+        }
         None
     }
 }
@@ -284,14 +292,13 @@ pub async fn resolve_lock(installer: &mut Installer, project: &Project, previous
         }
         _ => BTreeMap::new(),
     };
-    let plan = installer.plan(&specs, &State::default()).await;
-    // A kept pin that no longer satisfies its request is resolved afresh.
-    let plan = match plan {
-        Err(Error::Resolve(m)) if m.contains("aibox.lock pins") => {
-            installer.pins.clear();
-            installer.plan(&specs, &State::default()).await?
+    // A kept pin that no longer satisfies what asks for it is dropped (that one only) and its
+    // pack resolved afresh.
+    let plan = loop {
+        match installer.plan(&specs, &State::default()).await {
+            Err(Error::PinConflict { name, .. }) if installer.pins.remove(&name).is_some() => {}
+            other => break other?,
         }
-        other => other?,
     };
     Ok(Lock::from_plan(&plan, installer.store.location()))
 }

@@ -132,9 +132,13 @@ fn unsigned_and_untrusted_packs_are_refused_and_nothing_is_written() {
     assert!(err.contains("no valid signature") && err.contains("does not verify with"), "{err}");
 
     // No trust entry for the store at all.
-    std::fs::write(&site.policy, "trust:\n  - store: docker://elsewhere.example/toolpacks\n    keys: [/nonexistent.pub]\n").unwrap();
+    std::fs::write(&site.policy, format!("trust:\n  - store: docker://elsewhere.example/toolpacks\n    keys: [{}]\n", site.public)).unwrap();
     let err = site.fails(&["install", "unsig"]);
     assert!(err.contains("no key in policy") && err.contains(&site.store) && err.contains("trust"), "{err}");
+    // A key that does not load fails the whole policy (closed), naming it.
+    std::fs::write(&site.policy, "trust:\n  - store: docker://elsewhere.example/toolpacks\n    keys: [/nonexistent.pub]\n").unwrap();
+    let err = site.fails(&["install", "unsig"]);
+    assert!(err.contains("/nonexistent.pub"), "{err}");
     std::fs::remove_file(&site.policy).unwrap();
     let err = site.fails(&["install", "unsig"]);
     assert!(err.contains("does not exist"), "{err}");

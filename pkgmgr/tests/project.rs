@@ -101,6 +101,27 @@ fn lock_and_sync_round_trip() {
     assert!(lock.contains("\"tool-extra\"") && lock.contains("\"1.1.0\""), "new entry added, the kept pin kept: {lock}");
     site.ok(&["sync", "--locked"]);
 
+    // A request also reached as a dependency (base@2 through app) is a request in the lock.
+    std::fs::write(&project, "packs: [app@1, base@2]\n").unwrap();
+    site.ok(&["lock"]);
+    assert!(std::fs::read_to_string(&lock_path).unwrap().contains("requested: \"base@2\""));
+    site.ok(&["sync", "--locked"]);
+
+    // A lock that lost a dependency's entry (a bad merge) is stale.
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    std::fs::write(&project, "packs: [app@1]\n").unwrap();
+    site.ok(&["lock"]);
+    let without_base: String = {
+        let text = std::fs::read_to_string(&lock_path).unwrap();
+        let start = text.find("  - name: \"base\"").unwrap();
+        let end = text[start + 1..].find("  - name:").map_or(text.len(), |i| start + 1 + i);
+        format!("{}{}", &text[..start], &text[end..])
+    };
+    std::fs::write(&lock_path, without_base).unwrap();
+    let err = site.fails(&["sync", "--frozen"]);
+    assert!(err.contains("depends on base@2, which the lock does not pin"), "{err}");
+    let _ = lock;
+
     // A lock that does not parse is named.
     std::fs::write(&lock_path, "version: 1\npacks: [unclosed\n").unwrap();
     let err = site.fails(&["sync"]);

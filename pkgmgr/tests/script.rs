@@ -79,11 +79,15 @@ fn nix_packs_install_into_a_profile() {
 "#,
     )
     .unwrap();
-    site.env.ok(&["-q", "pack", "publish", dir.to_str().unwrap(), "--to", &site.store, "--key", &site.key]);
+    let out = json(&site.env.ok(&["--json", "pack", "publish", dir.to_str().unwrap(), "--to", &site.store, "--key", &site.key]));
+    let digest = out["published"]["digest"].as_str().unwrap().to_owned();
     policy(&site, "");
     let err = site.fails(&["install", "hello-nix@1"]);
     assert!(err.contains("install method `nix`"), "{err}");
     policy(&site, "install_methods: [docker-layer, nix]\n");
+    let err = site.fails(&["install", "hello-nix@1"]);
+    assert!(err.contains("install expression") && err.contains("`scripts`"), "nix runs the pack's code: allowed per release: {err}");
+    policy(&site, &format!("install_methods: [docker-layer, nix]\nscripts:\n  - pack: hello-nix\n    digest: {digest}\n"));
     // This machine's nix: no sandbox, no build users, no binary cache (no network here).
     let nix_config = "sandbox = false\nbuild-users-group =\nsubstituters =\n";
     let mut c = site.aibox();

@@ -39,6 +39,8 @@ pub struct PublicKey {
     pub source: String,
     /// `sha256:<hex>` of the DER SubjectPublicKeyInfo.
     pub fingerprint: String,
+    /// The PEM text it was read from.
+    pub pem: String,
 }
 
 impl PublicKey {
@@ -58,7 +60,7 @@ impl PublicKey {
             return Err(format!("PEM block `{label}` is not a public key"));
         }
         let key = CosignVerificationKey::try_from_der(&der).map_err(|e| format!("unsupported public key: {e}"))?;
-        Ok(Self { key, source: source.to_owned(), fingerprint: Digest::of(&der).to_string() })
+        Ok(Self { key, source: source.to_owned(), fingerprint: Digest::of(&der).to_string(), pem: String::from_utf8_lossy(pem).into_owned() })
     }
 
     /// Whether `signature` (base64, as in Cosign's annotation) over `message` was made by this key.

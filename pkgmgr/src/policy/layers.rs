@@ -91,8 +91,15 @@ pub fn read(org: &Path, project: Option<&Path>) -> Result<Vec<Layer>> {
     let file = if org_text.trim().is_empty() { PolicyFile::default() } else { parse(org, &org_text)? };
     layers.push(Layer { kind: LayerKind::Org, path: org.to_owned(), file, text: org_text });
     let team_dir = org.parent().unwrap_or(Path::new("/")).join("policy.d");
-    if let Ok(entries) = std::fs::read_dir(&team_dir) {
-        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml")).collect();
+    // Only a missing policy.d means no team layers: one that cannot be read must not silently
+    // drop the team's restrictions.
+    let entries = match std::fs::read_dir(&team_dir) {
+        Ok(entries) => Some(entries.collect::<std::io::Result<Vec<_>>>().map_err(Error::io("cannot read", &team_dir))?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io("cannot read", &team_dir)(e)),
+    };
+    if let Some(entries) = entries {
+        let mut files: Vec<PathBuf> = entries.into_iter().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml")).collect();
         files.sort();
         for path in files {
             let text = read_text(&path)?;
@@ -124,6 +131,9 @@ pub fn merge(layers: &[Layer]) -> Result<(Policy, Origins)> {
     let mut origins = Origins::new();
     let mut deny: Vec<String> = Vec::new();
     for (i, layer) in layers.iter().enumerate() {
+        // A rule that does not hold together (a glob that does not compile, a key that does
+        // not load) must not fail open.
+        check_layer(layer)?;
         if i > 0 {
             check_tightens(&merged, &origins, layer)?;
         }
@@ -133,12 +143,16 @@ pub fn merge(layers: &[Layer]) -> Result<(Policy, Origins)> {
             origins.insert(rule.to_owned(), layer.at(section, section));
         };
         if i == 0 || !f.trust.is_empty() {
-            // Key paths become absolute: the merged policy mixes files from several places.
-            let dir = layer.path.parent().unwrap_or(Path::new("/"));
-            merged.trust = f.trust.iter().cloned().map(|mut e| {
-                e.keys = e.keys.into_iter().map(|k| if k.contains("-----BEGIN") { k } else { dir.join(k).display().to_string() }).collect();
-                e
-            }).collect();
+            // Keys are kept as the PEM text checked here, so what verifies packs later is exactly
+            // what was compared (a key file swapped afterwards changes nothing).
+            let as_policy = Policy { path: layer.path.clone(), exists: true, file: f.clone(), root: PathBuf::from("/"), sources: BTreeMap::new() };
+            let mut trust = Vec::new();
+            for entry in &f.trust {
+                let mut entry = entry.clone();
+                entry.keys = as_policy.entry_keys(&entry)?.into_iter().map(|k| k.pem).collect();
+                trust.push(entry);
+            }
+            merged.trust = trust;
             set(&mut sources, &mut origins, "trust", "trust:");
         }
         if let Some(n) = &f.network {
@@ -195,7 +209,7 @@ fn check_tightens(upper: &PolicyFile, origins: &Origins, lower: &Layer) -> Resul
         let upper_policy = Policy { path: PathBuf::from("/"), exists: true, file: upper.clone(), root: PathBuf::from("/"), sources: BTreeMap::new() };
         let lower_policy = Policy { path: lower.path.clone(), exists: true, file: f.clone(), root: PathBuf::from("/"), sources: BTreeMap::new() };
         for entry in &f.trust {
-            let store = if entry.store.contains("://") || entry.store.starts_with("oci") { entry.store.clone() } else { format!("docker://{}", entry.store) };
+            let store = if entry.store.contains("://") || entry.store.starts_with("oci:") || entry.store.starts_with("oci-archive:") { entry.store.clone() } else { format!("docker://{}", entry.store) };
             let covering: Vec<_> = upper.trust.iter().filter(|u| store_matches(&u.store, store.trim_end_matches('/'))).collect();
             if covering.is_empty() {
                 return Err(loosened("trust:", &entry.store, "trust", format!("trusts store `{}`", entry.store)));
@@ -245,7 +259,7 @@ fn check_tightens(upper: &PolicyFile, origins: &Origins, lower: &Layer) -> Resul
         && let Some(upper_allow) = upper.packs.as_ref().and_then(|p| p.allow.as_ref())
     {
         for glob in allow {
-            if !upper_allow.iter().any(|u| pack_matches(u, glob)) {
+            if !upper_allow.iter().any(|u| glob_covers(u, glob)) {
                 return Err(loosened("packs:", glob, "packs.allow", format!("allows packs `{glob}`")));
             }
         }
@@ -264,6 +278,20 @@ fn check_tightens(upper: &PolicyFile, origins: &Origins, lower: &Layer) -> Resul
         }
     }
     Ok(())
+}
+
+/// Whether every name glob `lower` matches, glob `upper` matches too: the same glob, a name
+/// `upper` matches, or, for an upper `PREFIX*` (no other wildcards), a lower glob that starts
+/// with `PREFIX` (anything after it is covered by the `*`).
+fn glob_covers(upper: &str, lower: &str) -> bool {
+    let wild = |s: &str| s.contains(['*', '?', '[']);
+    if upper == lower || (!wild(lower) && pack_matches(upper, lower)) {
+        return true;
+    }
+    match upper.strip_suffix('*') {
+        Some(prefix) if !wild(prefix) => lower.starts_with(prefix),
+        _ => false,
+    }
 }
 
 /// Whether upper endpoint rule `upper` allows everything rule `lower` does.
@@ -327,6 +355,17 @@ pub fn load(org: &Path) -> Result<Policy> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn glob_coverage() {
+        assert!(glob_covers("*", "node-*"));
+        assert!(glob_covers("tool-*", "tool-a*"));
+        assert!(glob_covers("node-?", "node-1"));
+        assert!(!glob_covers("node-?", "node-*"), "`?` matches the text `*`, not every name");
+        assert!(!glob_covers("[!x]*", "*"));
+        assert!(!glob_covers("tool-*", "*"));
+        assert!(!glob_covers("java", "java*"));
+    }
 
     #[test]
     fn endpoint_coverage() {

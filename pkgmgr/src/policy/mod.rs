@@ -244,10 +244,11 @@ impl Policy {
         Ok(())
     }
 
-    /// A `script` pack runs its script only when `scripts` lists this release (name and
-    /// manifest digest): a script is code run on install, so it is allowed release by release.
+    /// A `script` or `nix` pack installs only when `scripts` lists this release (name and
+    /// manifest digest): both run the pack's code on install, so they are allowed release by
+    /// release.
     pub fn check_script(&self, pack: &PackManifest, digest: &crate::digest::Digest) -> Result<()> {
-        if pack.install.method != InstallMethod::Script {
+        if pack.install.method == InstallMethod::DockerLayer {
             return Ok(());
         }
         let allowed = self.file.scripts.iter().flatten().any(|s| s.pack == pack.name.as_str() && s.digest == digest.as_str());
@@ -256,7 +257,7 @@ impl Policy {
         }
         Err(Error::PolicyRefused {
             pack: format!("{}@{}", pack.name, pack.version),
-            what: format!("its install script (release {digest})"),
+            what: format!("its install {} (release {digest})", if pack.install.method == InstallMethod::Nix { "expression" } else { "script" }),
             rule: "scripts".into(),
             policy: self.source("scripts"),
         })
@@ -268,8 +269,11 @@ impl Policy {
     pub fn check_paths(&self, pack: &str, paths: &[String], expand: impl Fn(&str) -> String) -> Result<()> {
         let defaults = ["${WORKSPACE}".to_owned(), "${HOME}".to_owned()];
         let allow = self.file.filesystem.as_ref().map_or(&defaults[..], |f| f.allow.as_slice());
+        // A rule that expands to `/` (HOME=/ for a user without a passwd entry) or to nothing
+        // would allow everything: it allows nothing.
+        let rules: Vec<String> = allow.iter().map(|r| expand(r)).filter(|r| Path::new(r).is_absolute() && Path::new(r) != Path::new("/")).collect();
         for path in paths {
-            if !allow.iter().any(|rule| path_within(&expand(rule), path)) {
+            if !rules.iter().any(|rule| path_within(rule, path)) {
                 return Err(Error::PolicyRefused {
                     pack: pack.to_owned(),
                     what: format!("filesystem path `{path}`"),
@@ -299,6 +303,10 @@ pub(crate) fn path_within(prefix: &str, path: &str) -> bool {
 /// Prefix match on whole path segments: `docker://h/toolpacks` covers `docker://h/toolpacks`
 /// and `docker://h/toolpacks/x`, not `docker://h/toolpacks-evil`.
 pub(crate) fn store_matches(rule: &str, store: &str) -> bool {
+    // A layout or archive path with `..` could climb out of a trusted directory.
+    if store.split('/').any(|c| c == "..") {
+        return false;
+    }
     let rule = rule.trim_end_matches('/');
     let rule = if rule.contains("://") || rule.starts_with("oci:") || rule.starts_with("oci-archive:") { rule.to_owned() } else { format!("docker://{rule}") };
     store == rule || store.strip_prefix(&rule).is_some_and(|rest| rest.starts_with('/'))
@@ -354,5 +362,6 @@ mod tests {
         assert!(store_matches("h/toolpacks", "docker://h/toolpacks"));
         assert!(!store_matches("docker://h/toolpacks", "docker://h/toolpacks-evil"));
         assert!(store_matches("oci:/srv/aibox/layout", "oci:/srv/aibox/layout"));
+        assert!(!store_matches("oci:/srv/aibox/layout", "oci:/srv/aibox/layout/../../home/u/x"));
     }
 }
