@@ -398,7 +398,7 @@ fn checked_config(path: &Path, store: &str) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(Error::io("cannot read", path))?;
     let invalid = |message: String| Error::ImagesFile { path: path.to_owned(), message };
     let text = std::str::from_utf8(&bytes).map_err(|_| invalid("base.config: not UTF-8".into()))?;
-    let config: aibox_pkgmgr::config::ConfigFile = serde_saphyr::from_str(text).map_err(|e| invalid(format!("base.config: {}", e.to_string().lines().next().unwrap_or_default())))?;
+    let config: aibox_pkgmgr::config::ConfigFile = serde_saphyr::from_str(text).map_err(|e| invalid(format!("base.config: {}", aibox_pkgmgr::error::yaml_error(&e))))?;
     if config.store.as_deref().is_some_and(|s| s != store) {
         return Err(invalid(format!("base.config: store `{}` is not images.yaml's store `{store}`, which the baked packs come from", config.store.unwrap_or_default())));
     }

@@ -146,10 +146,7 @@ impl ImagesFile {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(Error::io("cannot read", path))?;
         let invalid = |message: String| Error::ImagesFile { path: path.to_owned(), message };
-        let mut file: ImagesFile = serde_saphyr::from_str(&text).map_err(|e| {
-            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            invalid(format!("line {line}, column {column}: {}", e.to_string().lines().next().unwrap_or_default()))
-        })?;
+        let mut file: ImagesFile = serde_saphyr::from_str(&text).map_err(|e| invalid(aibox_pkgmgr::error::yaml_error(&e)))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
         file.base.resolve_paths(dir);

@@ -295,10 +295,7 @@ fn read_config(path: &Path) -> Result<Option<ConfigFile>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("cannot read configuration", path)(e)),
     };
-    serde_saphyr::from_str(&text).map(Some).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        Error::Config { path: path.to_owned(), message: format!("line {line}, column {column}: {}", e.to_string().lines().next().unwrap_or_default()) }
-    })
+    serde_saphyr::from_str(&text).map(Some).map_err(|e| Error::Config { path: path.to_owned(), message: crate::error::yaml_error(&e) })
 }
 
 #[cfg(test)]

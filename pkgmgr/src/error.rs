@@ -323,3 +323,10 @@ impl Error {
         move |source| Error::Io { action, path, source }
     }
 }
+
+/// Where and why a YAML document (policy, configuration, aibox.yaml, aibox.lock, images.yaml)
+/// does not parse: `line L, column C: <the parser's first line>`.
+pub fn yaml_error(e: &serde_saphyr::Error) -> String {
+    let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+    format!("line {line}, column {column}: {}", e.to_string().lines().next().unwrap_or_default())
+}

@@ -67,10 +67,7 @@ impl Project {
     /// Read `aibox.yaml` at `path`.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(Error::io("cannot read", path))?;
-        let file: ProjectFile = serde_saphyr::from_str(&text).map_err(|e| {
-            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            Error::Config { path: path.to_owned(), message: format!("line {line}, column {column}: {}", e.to_string().lines().next().unwrap_or_default()) }
-        })?;
+        let file: ProjectFile = serde_saphyr::from_str(&text).map_err(|e| Error::Config { path: path.to_owned(), message: crate::error::yaml_error(&e) })?;
         let project = Self { dir: path.parent().unwrap_or(Path::new(".")).to_owned(), file };
         project.specs()?;
         Ok(project)
@@ -203,10 +200,7 @@ impl Lock {
 
     /// Parse a lock file.
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
-        let lock: Lock = serde_saphyr::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            Error::Config { path: path.to_owned(), message: format!("line {line}, column {column}: {} (regenerate it with `aibox lock`)", e.to_string().lines().next().unwrap_or_default()) }
-        })?;
+        let lock: Lock = serde_saphyr::from_str(text).map_err(|e| Error::Config { path: path.to_owned(), message: format!("{} (regenerate it with `aibox lock`)", crate::error::yaml_error(&e)) })?;
         for p in &lock.packs {
             p.digest.parse::<Digest>().map_err(|e| Error::Config { path: path.to_owned(), message: format!("{}: {e}", p.name) })?;
         }

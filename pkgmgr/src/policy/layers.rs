@@ -109,10 +109,7 @@ pub fn read(org: &Path, project: Option<&Path>) -> Result<Vec<Layer>> {
     }
     if let Some(path) = project {
         let text = read_text(path)?;
-        let project: ProjectPolicy = serde_saphyr::from_str(&text).map_err(|e| {
-            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            Error::Policy { path: path.to_owned(), message: format!("line {line}, column {column}: {}", e.to_string().lines().next().unwrap_or_default()) }
-        })?;
+        let project: ProjectPolicy = serde_saphyr::from_str(&text).map_err(|e| Error::Policy { path: path.to_owned(), message: crate::error::yaml_error(&e) })?;
         if let Some(file) = project.policy {
             layers.push(Layer { kind: LayerKind::Project, path: path.to_owned(), file, text });
         }

@@ -288,10 +288,7 @@ impl Policy {
 
 /// Parse a policy file's text, errors located.
 pub fn parse(path: &Path, text: &str) -> Result<PolicyFile> {
-    serde_saphyr::from_str(text).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        Error::Policy { path: path.to_owned(), message: format!("line {line}, column {column}: {}", e.to_string().lines().next().unwrap_or_default()) }
-    })
+    serde_saphyr::from_str(text).map_err(|e| Error::Policy { path: path.to_owned(), message: crate::error::yaml_error(&e) })
 }
 
 /// `path` is `prefix` or under it, by whole components (`/work` does not cover `/workspace`).
