@@ -52,6 +52,12 @@ impl Cache {
         self.root.join("trees").join(format!("{}.json", layer.hex()))
     }
 
+    /// Drop the cached tree of `layer` (it shares inodes with an installed tree found damaged).
+    pub fn forget_tree(&self, layer: &Digest) {
+        let _ = fs::remove_file(self.tree_marker(layer));
+        let _ = fs::remove_dir_all(self.tree(layer));
+    }
+
     /// Link the cached tree of `layer` into `staging` (empty); `None` when it is not cached.
     pub fn link_tree_into(&self, layer: &Digest, staging: &Path) -> Result<Option<Extracted>> {
         let Ok(marker) = fs::read(self.tree_marker(layer)) else { return Ok(None) };

@@ -26,6 +26,7 @@ pub mod resolve;
 pub mod store;
 pub mod term;
 pub mod toolpacks;
+pub mod verify;
 
 pub use digest::Digest;
 pub use error::{Error, Result};

@@ -343,3 +343,93 @@ pub fn env(global: &Settings, args: &EnvArgs, printer: Printer) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// Only check (what `verify-installed` does).
+    #[arg(long)]
+    check: bool,
+}
+
+/// `aibox verify-installed`: every installed file against its pack's layer.
+pub async fn verify_installed(global: &Settings, printer: Printer) -> Result<()> {
+    let checks = run_checks(global).await?;
+    print_checks(&checks, printer);
+    printer.document(&json!({"packs": checks}));
+    let damaged = checks.iter().filter(|c| c.damaged()).count();
+    if damaged > 0 {
+        return Err(Error::Incomplete(format!("{damaged} pack(s) differ from what was installed; `aibox repair` reinstalls them from verified bytes")));
+    }
+    Ok(())
+}
+
+/// `aibox repair`: reinstall damaged packs (same release) from the cache or the store.
+pub async fn repair(global: &Settings, args: RepairArgs, printer: Printer) -> Result<()> {
+    if args.check {
+        return verify_installed(global, printer).await;
+    }
+    let checks = run_checks(global).await?;
+    print_checks(&checks, printer);
+    let toolpacks = Toolpacks::new(&global.toolpacks_dir);
+    let state = toolpacks.state()?;
+    let mut repaired = Vec::new();
+    for check in checks.iter().filter(|c| c.damaged()) {
+        let pack = &state.packs[&check.name];
+        let name: aibox_schema::PackName = check.name.parse().map_err(|e: aibox_schema::NameError| Error::Resolve(e.to_string()))?;
+        let version = semver::Version::parse(&pack.version).map_err(|e| Error::Resolve(e.to_string()))?;
+        // The damaged tree shares inodes with its cached copy: that goes too.
+        if let Ok(layer) = pack.layer.parse() {
+            toolpacks.cache().forget_tree(&layer);
+        }
+        let mut installer = installer(global, printer, Limits::default(), true).await?;
+        installer.pins.insert(check.name.clone(), pack.digest.parse().map_err(|e: String| Error::Resolve(e))?);
+        installer.install(&[PackSpec { name, req: aibox_pkgmgr::resolve::VersionReq::Exact(version) }]).await?;
+        // What asked for it stays as it was (a dependency stays a dependency).
+        let lock = aibox_pkgmgr::install::lock(&toolpacks).await?;
+        let mut now = toolpacks.state()?;
+        if let Some(p) = now.packs.get_mut(&check.name) {
+            p.requested.clone_from(&pack.requested);
+        }
+        toolpacks.save_state(&lock, &now)?;
+        drop(lock);
+        printer.status("Repaired", format!("{} {}", check.name, check.version));
+        repaired.push(check.name.clone());
+    }
+    if repaired.is_empty() {
+        printer.status("Verified", "nothing to repair");
+    }
+    printer.document(&json!({"repaired": repaired, "packs": checks}));
+    Ok(())
+}
+
+async fn run_checks(global: &Settings) -> Result<Vec<aibox_pkgmgr::verify::PackCheck>> {
+    let toolpacks = Toolpacks::new(&global.toolpacks_dir);
+    // The store is only needed for layers no longer cached.
+    let store = open_store(global).await.ok();
+    aibox_pkgmgr::verify::verify_installed(&toolpacks, store.as_deref()).await
+}
+
+fn print_checks(checks: &[aibox_pkgmgr::verify::PackCheck], printer: Printer) {
+    for c in checks {
+        if let Some(why) = &c.unchecked {
+            printer.warn(format!("{} {}: not checked ({why})", c.name, c.version));
+        } else if c.damaged() {
+            let list = |v: &[String]| {
+                let mut s = v.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+                if v.len() > 10 {
+                    s.push_str(&format!(" and {} more", v.len() - 10));
+                }
+                s
+            };
+            let mut parts = Vec::new();
+            for (what, v) in [("changed", &c.changed), ("missing", &c.missing), ("extra", &c.extra)] {
+                if !v.is_empty() {
+                    parts.push(format!("{what}: {}", list(v)));
+                }
+            }
+            printer.warn(format!("{} {} differs from its layer: {}", c.name, c.version, parts.join("; ")));
+        } else {
+            printer.status("Verified", format!("{} {}", c.name, c.version));
+        }
+    }
+}

@@ -84,6 +84,10 @@ enum Command {
     Lock(project::LockArgs),
     /// Installed packs: version, digest, signer, size, when.
     Status,
+    /// Compare every installed file with its pack's layer: changed, missing and extra files.
+    VerifyInstalled,
+    /// Reinstall damaged packs (same release) from the cache or the store; --check only looks.
+    Repair(install::RepairArgs),
     /// What the store offers.
     #[command(subcommand)]
     List(install::ListCommand),
@@ -135,6 +139,8 @@ impl Cli {
             Command::Sync(args) => project::sync(&global, args, printer).await,
             Command::Lock(args) => project::lock(&global, args, printer).await,
             Command::Status => install::status(&global, printer),
+            Command::VerifyInstalled => install::verify_installed(&global, printer).await,
+            Command::Repair(args) => install::repair(&global, args, printer).await,
             Command::List(cmd) => install::list(&global, cmd, printer).await,
             Command::Info(args) => install::info(&global, args, printer).await,
             Command::Env(args) => install::env(&global, &args, printer),
