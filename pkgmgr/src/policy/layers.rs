@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{PackRules, Policy, PolicyFile, endpoint_allowed, pack_matches, parse, path_within, store_matches};
 use crate::error::{Error, Result};
@@ -66,13 +66,6 @@ impl Layer {
     }
 }
 
-/// The project file's view of `aibox.yaml`: only its `policy` (the rest is the project's).
-#[derive(Deserialize)]
-struct ProjectPolicy {
-    #[serde(default)]
-    policy: Option<PolicyFile>,
-}
-
 /// The nearest `aibox.yaml` from `dir` upward.
 pub fn find_project_file(dir: &Path) -> Option<PathBuf> {
     dir.ancestors().map(|d| d.join("aibox.yaml")).find(|p| p.is_file())
@@ -109,7 +102,7 @@ pub fn read(org: &Path, project: Option<&Path>) -> Result<Vec<Layer>> {
     }
     if let Some(path) = project {
         let text = read_text(path)?;
-        let project: ProjectPolicy = serde_saphyr::from_str(&text).map_err(|e| Error::Policy { path: path.to_owned(), message: crate::error::yaml_error(&e) })?;
+        let project: crate::project::ProjectFile = serde_saphyr::from_str(&text).map_err(|e| Error::Policy { path: path.to_owned(), message: crate::error::yaml_error(&e) })?;
         if let Some(file) = project.policy {
             layers.push(Layer { kind: LayerKind::Project, path: path.to_owned(), file, text });
         }
@@ -142,7 +135,7 @@ pub fn merge(layers: &[Layer]) -> Result<(Policy, Origins)> {
         if i == 0 || !f.trust.is_empty() {
             // Keys are kept as the PEM text checked here, so what verifies packs later is exactly
             // what was compared (a key file swapped afterwards changes nothing).
-            let as_policy = Policy { path: layer.path.clone(), exists: true, file: f.clone(), root: PathBuf::from("/"), sources: BTreeMap::new() };
+            let as_policy = Policy::of_file(&layer.path, f.clone());
             let mut trust = Vec::new();
             for entry in &f.trust {
                 let mut entry = entry.clone();
@@ -203,8 +196,8 @@ fn check_tightens(upper: &PolicyFile, origins: &Origins, lower: &Layer) -> Resul
 
     // trust: every store within an upper store, every key among that store's keys.
     if !f.trust.is_empty() {
-        let upper_policy = Policy { path: PathBuf::from("/"), exists: true, file: upper.clone(), root: PathBuf::from("/"), sources: BTreeMap::new() };
-        let lower_policy = Policy { path: lower.path.clone(), exists: true, file: f.clone(), root: PathBuf::from("/"), sources: BTreeMap::new() };
+        let upper_policy = Policy::of_file(Path::new("/"), upper.clone());
+        let lower_policy = Policy::of_file(&lower.path, f.clone());
         for entry in &f.trust {
             let store = if entry.store.contains("://") || entry.store.starts_with("oci:") || entry.store.starts_with("oci-archive:") { entry.store.clone() } else { format!("docker://{}", entry.store) };
             let covering: Vec<_> = upper.trust.iter().filter(|u| store_matches(&u.store, store.trim_end_matches('/'))).collect();
@@ -310,7 +303,7 @@ fn endpoint_covers(upper: &str, lower: &str) -> bool {
 pub fn check_layer(layer: &Layer) -> Result<()> {
     let bad = |section: &str, needle: &str, message: String| Error::Policy { path: layer.path.clone(), message: format!("{}: {message}", layer.at(section, needle)) };
     let f = &layer.file;
-    let as_policy = Policy { path: layer.path.clone(), exists: true, file: f.clone(), root: PathBuf::from("/"), sources: BTreeMap::new() };
+    let as_policy = Policy::of_file(&layer.path, f.clone());
     for entry in &f.trust {
         crate::store::StoreLocation::parse(&entry.store).map_err(|e| bad("trust:", &entry.store, e.to_string()))?;
         if entry.keys.is_empty() {

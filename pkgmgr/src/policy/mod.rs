@@ -160,13 +160,17 @@ impl Policy {
             }
             Err(e) => return Err(Error::io("cannot read policy", path)(e)),
         };
-        let file = parse(path, &text)?;
-        Ok(Self { path: path.to_owned(), exists: true, file, root: PathBuf::from("/"), sources: std::collections::BTreeMap::new() })
+        Ok(Self::of_file(path, parse(path, &text)?))
     }
 
     /// Whether every pack must carry a verified signature (the default).
     pub fn signatures_required(&self) -> bool {
         self.file.verification.as_ref().is_none_or(|v| v.signatures == Signatures::Required)
+    }
+
+    /// The rules `file` read from `path`, as a policy of their own (keys relative to `path`).
+    pub fn of_file(path: &Path, file: PolicyFile) -> Self {
+        Self { path: path.to_owned(), exists: true, file, root: PathBuf::from("/"), sources: std::collections::BTreeMap::new() }
     }
 
     /// The file rule `rule` came from (the policy file itself unless layered).
@@ -345,7 +349,7 @@ mod tests {
         assert!(path_within("/workspace", "/workspace/src"));
         assert!(!path_within("/work", "/workspace"));
         assert!(!path_within("/workspace", "/workspace/../etc"));
-        let policy = Policy { path: "p.yaml".into(), exists: true, file: PolicyFile::default(), root: PathBuf::from("/"), sources: std::collections::BTreeMap::new() };
+        let policy = Policy::of_file(Path::new("p.yaml"), PolicyFile::default());
         let expand = |s: &str| s.replace("${WORKSPACE}", "/workspace").replace("${HOME}", "/home/dev");
         assert!(policy.check_paths("x", &["/workspace/a".into(), "/home/dev".into()], expand).is_ok());
         let err = policy.check_paths("x", &["/etc".into()], expand).unwrap_err();
