@@ -535,7 +535,7 @@ async fn push_image(ctx: &PushContext<'_>, name: &str, layers: &[(Layer, Source)
                 Source::BaseImage => {
                     let b = ctx.base.expect("a base image layer has a base image");
                     let id = ctx.reporter.start("Copying", &label, size);
-                    let reader = VerifyingReader::new(b.store.open_blob(&b.name, &digest).await?, digest.clone(), size);
+                    let reader = VerifyingReader::new(b.store.open_blob(&b.name, &digest, Some(size)).await?, digest.clone(), size);
                     let reader = ReportingReader::new(reader, ctx.reporter.clone(), id);
                     let pushed = dest.push_blob_stream(name, &digest, size, Box::pin(reader)).await;
                     ctx.reporter.finish(id);

@@ -102,7 +102,7 @@ impl SourceImage {
             let digest: Digest = layer.digest.parse().map_err(|e| Error::BaseImage { reference: self.reference.clone(), reason: e })?;
             let size = u64::try_from(layer.size).unwrap_or(0);
             let id = reporter.start("Reading", &format!("{} layer {}", self.name, aibox_pkgmgr::term::short(digest.as_str())), size);
-            let reader = VerifyingReader::new(self.store.open_blob(&self.name, &digest).await?, digest.clone(), size);
+            let reader = VerifyingReader::new(self.store.open_blob(&self.name, &digest, Some(size)).await?, digest.clone(), size);
             let reader = SyncIoBridge::new(ReportingReader::new(reader, reporter.clone(), id));
             let media_type = layer.media_type.clone();
             let reference = self.reference.clone();

@@ -58,7 +58,7 @@ pub async fn fetch(store: &dyn Store, r: &Resolved, work: &Path, reporter: &Arc<
     let size = u64::try_from(r.layer.size).unwrap_or(0);
     let blob = work.join(format!("{}.layer", digest.hex()));
     let id = reporter.start("Downloading", &label, size);
-    let reader = VerifyingReader::new(store.open_blob(name, &digest).await?, digest.clone(), size);
+    let reader = VerifyingReader::new(store.open_blob(name, &digest, Some(size)).await?, digest.clone(), size);
     let mut reader = ReportingReader::new(reader, reporter.clone(), id);
     let mut file = tokio::fs::File::create(&blob).await.map_err(Error::io("cannot create", &blob))?;
     let copied = tokio::io::copy(&mut reader, &mut file).await;

@@ -72,7 +72,7 @@ pub async fn verify(store: &dyn Store, keys: &[PublicKey]) -> Result<Vec<Bundled
 }
 
 async fn check_blob(store: &dyn Store, name: &str, digest: &Digest, size: u64) -> Result<()> {
-    let mut reader = store.open_blob(name, digest).await?;
+    let mut reader = store.open_blob(name, digest, Some(size)).await?;
     let mut hashing = crate::digest::HashingWriter::new(std::io::sink());
     let mut buf = vec![0u8; 256 * 1024];
     loop {

@@ -53,6 +53,8 @@ pub enum KeyKind {
     Bool,
     /// A list of strings (`set` takes them comma-separated).
     List,
+    /// A whole number (for durations: seconds).
+    Number,
 }
 
 /// Every configuration key.
@@ -62,6 +64,9 @@ pub const KEYS: &[Key] = &[
     Key { name: "policy", kind: KeyKind::Path, default: DEFAULT_POLICY, overridden_by: "`--policy` / `AIBOX_POLICY`", doc: "the org policy (team layers: `policy.d/` beside it)" },
     Key { name: "offline", kind: KeyKind::Bool, default: "false", overridden_by: "`--offline` / `AIBOX_OFFLINE`", doc: "use no network (installs from the cache and local stores only)" },
     Key { name: "insecure_registries", kind: KeyKind::List, default: "[]", overridden_by: "`AIBOX_INSECURE_REGISTRIES` (comma-separated, added)", doc: "`host` or `host:port` that may speak plain HTTP or unverified TLS" },
+    Key { name: "registry_retries", kind: KeyKind::Number, default: "5", overridden_by: "`AIBOX_REGISTRY_RETRIES`", doc: "tries per registry request (server errors, 429, broken connections), with capped exponential backoff and jitter or the registry's `Retry-After`; 1: no retries" },
+    Key { name: "registry_connect_timeout", kind: KeyKind::Number, default: "15", overridden_by: "`AIBOX_REGISTRY_CONNECT_TIMEOUT`", doc: "seconds to wait for a connection to a registry" },
+    Key { name: "registry_read_timeout", kind: KeyKind::Number, default: "60", overridden_by: "`AIBOX_REGISTRY_READ_TIMEOUT`", doc: "seconds to wait for the next bytes of an answer; a stalled download is then resumed with `Range`" },
     Key { name: "source_mirrors", kind: KeyKind::List, default: "[]", overridden_by: "`AIBOX_SOURCE_MIRRORS` (comma-separated, tried first)", doc: "`UPSTREAM_PREFIX=MIRROR_PREFIX` rewrites of pack source URLs" },
 ];
 
@@ -74,6 +79,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("AIBOX_OFFLINE", "the `offline` key"),
     ("AIBOX_INSECURE_REGISTRIES", "added to `insecure_registries`"),
     ("AIBOX_SOURCE_MIRRORS", "tried before `source_mirrors`"),
+    ("AIBOX_REGISTRY_RETRIES", "the `registry_retries` key"),
+    ("AIBOX_REGISTRY_CONNECT_TIMEOUT", "the `registry_connect_timeout` key"),
+    ("AIBOX_REGISTRY_READ_TIMEOUT", "the `registry_read_timeout` key"),
     ("AIBOX_CONFIG", "the user's configuration file"),
     ("AIBOX_SYSTEM_CONFIG", "the system's configuration file (default `/etc/aibox/config.yaml`)"),
     ("AIBOX_MAX_PACK_BYTES", "extraction limit of `aibox install`: bytes of content per pack"),
@@ -130,6 +138,7 @@ pub fn set_key(path: &Path, name: &str, value: Option<&str>) -> Result<()> {
                 KeyKind::Path => serde_json::json!(v),
                 KeyKind::Bool => serde_json::json!(v.parse::<bool>().map_err(|_| invalid(format!("`{name}` is true or false, not `{v}`")))?),
                 KeyKind::List => serde_json::json!(v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>()),
+                KeyKind::Number => serde_json::json!(v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| invalid(format!("`{name}` is a whole number above 0, not `{v}`")))?),
             };
             doc.set_top_level(name, &value).map_err(invalid)?;
         }
@@ -173,6 +182,15 @@ pub struct ConfigFile {
     /// URL prefix rewrites for pack sources: `UPSTREAM_PREFIX=MIRROR_PREFIX`.
     #[serde(default)]
     pub source_mirrors: Vec<String>,
+    /// Tries per registry request.
+    #[serde(default)]
+    pub registry_retries: Option<u32>,
+    /// Seconds to wait for a registry connection.
+    #[serde(default)]
+    pub registry_connect_timeout: Option<u32>,
+    /// Seconds to wait for the next bytes of a registry answer.
+    #[serde(default)]
+    pub registry_read_timeout: Option<u32>,
 }
 
 /// What flags and environment variables set (`None`: not set there).
@@ -220,6 +238,9 @@ impl Settings {
             "offline" => self.offline.to_string(),
             "insecure_registries" => format!("[{}]", self.registry.insecure_registries.join(", ")),
             "source_mirrors" => format!("[{}]", self.source_mirrors.join(", ")),
+            "registry_retries" => self.registry.retry.attempts.to_string(),
+            "registry_connect_timeout" => self.registry.connect_timeout.as_secs().to_string(),
+            "registry_read_timeout" => self.registry.read_timeout.as_secs().to_string(),
             other => unreachable!("key {other} has no value"),
         })
     }
@@ -235,7 +256,7 @@ impl Settings {
         for path in std::iter::once(system_config_path()).chain(user_config_path()) {
             if let Some(file) = read_config(&path)? {
                 let shown = path.display().to_string();
-                for (name, set) in [("store", file.store.is_some()), ("toolpacks_dir", file.toolpacks_dir.is_some()), ("policy", file.policy.is_some()), ("offline", file.offline.is_some()), ("insecure_registries", !file.insecure_registries.is_empty()), ("source_mirrors", !file.source_mirrors.is_empty())] {
+                for (name, set) in [("store", file.store.is_some()), ("toolpacks_dir", file.toolpacks_dir.is_some()), ("policy", file.policy.is_some()), ("offline", file.offline.is_some()), ("insecure_registries", !file.insecure_registries.is_empty()), ("source_mirrors", !file.source_mirrors.is_empty()), ("registry_retries", file.registry_retries.is_some()), ("registry_connect_timeout", file.registry_connect_timeout.is_some()), ("registry_read_timeout", file.registry_read_timeout.is_some())] {
                     if set {
                         sources.insert(name, shown.clone());
                     }
@@ -245,6 +266,9 @@ impl Settings {
                 merged.policy = file.policy.or(merged.policy);
                 merged.offline = file.offline.or(merged.offline);
                 merged.insecure_registries.extend(file.insecure_registries);
+                merged.registry_retries = file.registry_retries.or(merged.registry_retries);
+                merged.registry_connect_timeout = file.registry_connect_timeout.or(merged.registry_connect_timeout);
+                merged.registry_read_timeout = file.registry_read_timeout.or(merged.registry_read_timeout);
                 // The user's mirrors before the system's: the first matching prefix wins ties.
                 merged.source_mirrors.splice(0..0, file.source_mirrors);
                 config_files.push(path);
@@ -252,6 +276,21 @@ impl Settings {
         }
         let mut registry = RegistryConfig::from_env();
         registry.insecure_registries.extend(merged.insecure_registries);
+        for (name, var, file_value) in [("registry_retries", "AIBOX_REGISTRY_RETRIES", merged.registry_retries), ("registry_connect_timeout", "AIBOX_REGISTRY_CONNECT_TIMEOUT", merged.registry_connect_timeout), ("registry_read_timeout", "AIBOX_REGISTRY_READ_TIMEOUT", merged.registry_read_timeout)] {
+            let from_env = match std::env::var(var) {
+                Ok(v) => Some(v.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| Error::Config { path: PathBuf::from(var), message: format!("{var} is a whole number above 0, not `{v}`") })?),
+                Err(_) => None,
+            };
+            if from_env.is_some() {
+                sources.insert(name, "flag or environment".into());
+            }
+            let Some(n) = from_env.or(file_value) else { continue };
+            match name {
+                "registry_retries" => registry.retry.attempts = n,
+                "registry_connect_timeout" => registry.connect_timeout = std::time::Duration::from_secs(n.into()),
+                _ => registry.read_timeout = std::time::Duration::from_secs(n.into()),
+            }
+        }
         for (name, set) in [("store", overrides.store.is_some()), ("toolpacks_dir", overrides.toolpacks_dir.is_some()), ("policy", overrides.policy.is_some()), ("offline", overrides.offline)] {
             if set {
                 sources.insert(name, "flag or environment".into());
@@ -310,6 +349,7 @@ mod docs {
                 super::KeyKind::Path => "absolute path",
                 super::KeyKind::Bool => "bool",
                 super::KeyKind::List => "list",
+                super::KeyKind::Number => "number",
             };
             out.push_str(&format!("| `{}` | {kind} | `{}` | {} | {} |\n", k.name, k.default, k.overridden_by, k.doc));
         }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::progress::{ReportingReader, Reporter};
 use crate::resolve::{PackSpec, VersionReq, find_target, read_pack_manifest};
+use crate::store::retry::RetryPolicy;
 use crate::store::{self, RawManifest, Store};
 
 /// One pack copied.
@@ -153,13 +154,24 @@ async fn copy_manifest(
             continue;
         }
         let size = u64::try_from(desc.size).unwrap_or(0);
-        // Streamed from source to destination, checked against its digest on the way.
-        let id = reporter.start("Copying", label, size);
-        let reader = crate::digest::VerifyingReader::new(src.open_blob(name, &digest).await?, digest.clone(), size);
-        let reader = ReportingReader::new(reader, reporter.clone(), id);
-        let pushed = dst.push_blob_stream(name, &digest, size, Box::pin(reader)).await;
-        reporter.finish(id);
-        pushed?;
+        // Streamed from source to destination, checked against its digest on the way. A stream
+        // cannot be sent twice: an upload the registry failed is sent again from the source.
+        let retry = RetryPolicy::default();
+        let mut attempt = 1;
+        loop {
+            let id = reporter.start("Copying", label, size);
+            let reader = crate::digest::VerifyingReader::new(src.open_blob(name, &digest, Some(size)).await?, digest.clone(), size);
+            let reader = ReportingReader::new(reader, reporter.clone(), id);
+            let pushed = dst.push_blob_stream(name, &digest, size, Box::pin(reader)).await;
+            reporter.finish(id);
+            match pushed {
+                Err(Error::RegistryFailed { .. }) if attempt < retry.attempts => {
+                    tokio::time::sleep(retry.delay(attempt, None)).await;
+                    attempt += 1;
+                }
+                other => break other?,
+            }
+        }
         report.blobs_sent += 1;
         report.bytes_sent += size;
     }

@@ -59,6 +59,24 @@ pub enum Error {
         reason: String,
     },
 
+    /// A store location with `user:password@` in it: credentials would be shown and recorded.
+    #[error("store location `{0}` carries credentials; aibox does not take them there (they would be shown in messages and recorded in state)")]
+    CredentialsInStore(String),
+
+    /// A registry request kept failing (server errors, rate limits, broken connections) until
+    /// the last try.
+    #[error("registry {registry}: {request} failed after {attempts} {tries}; last: {last}", tries = if *attempts == 1 { "try" } else { "tries" })]
+    RegistryFailed {
+        /// host[:port]
+        registry: String,
+        /// Method and path, e.g. `GET /v2/toolpacks/java/blobs/sha256:...`.
+        request: String,
+        /// Tries made.
+        attempts: u32,
+        /// The last status (`503 Service Unavailable`) or transport error.
+        last: String,
+    },
+
     /// A TLS certificate the registry presented is not trusted.
     #[error("TLS certificate of registry {registry} is not trusted: {reason}")]
     UntrustedCertificate {
@@ -291,6 +309,8 @@ impl Error {
             Error::UnknownStore(_) => "stores are docker://HOST/NAMESPACE, oci:DIR or oci-archive:FILE.tar".into(),
             Error::InvalidReference { .. } => "references look like docker://HOST/NAMESPACE/NAME:TAG or oci:DIR:NAME:TAG".into(),
             Error::RegistryUnreachable { .. } => "check the address, that the registry is running, and proxy settings (HTTPS_PROXY, NO_PROXY)".into(),
+            Error::CredentialsInStore(_) => "log in with `docker login HOST` (or an `auths` entry / credential helper in ~/.docker/config.json), or set AIBOX_REGISTRY_USERNAME and AIBOX_REGISTRY_PASSWORD".into(),
+            Error::RegistryFailed { .. } => "the registry (or a proxy on the way) is failing; nothing was installed or cached, so run the command again later. `aibox config set registry_retries N` and `registry_read_timeout SECONDS` wait longer".into(),
             Error::RegistryDenied { .. } => "log in (`docker login`, or an `auths` entry / credential helper in ~/.docker/config.json), or set AIBOX_REGISTRY_USERNAME and AIBOX_REGISTRY_PASSWORD".into(),
             Error::UntrustedCertificate { registry, .. } => format!("add the registry's CA to /etc/docker/certs.d/{registry}/ca.crt or point SSL_CERT_FILE at it; for a test registry only, list it in AIBOX_INSECURE_REGISTRIES"),
             Error::NotFound { .. } => "check the name and version; `aibox pack inspect` shows what a store holds".into(),

@@ -351,7 +351,7 @@ impl Installer {
             Ok(f) => (Box::pin(f), None, true),
             Err(_) => {
                 let tee = tempfile::NamedTempFile::new_in(&cache_dir).map_err(Error::io("cannot write to", &cache_dir))?;
-                (self.store.open_blob(name, &digest).await?, Some(tee), false)
+                (self.store.open_blob(name, &digest, Some(size)).await?, Some(tee), false)
             }
         };
         let verb = if cached { "Extracting" } else { "Downloading" };

@@ -23,6 +23,7 @@ pub mod progress;
 pub mod project;
 pub mod reference;
 pub mod resolve;
+pub mod secrets;
 pub mod store;
 pub mod term;
 pub mod toolpacks;

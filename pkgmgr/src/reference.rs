@@ -30,7 +30,10 @@ impl PackRef {
             (StoreLocation::parse(&format!("oci:{path}"))?, pack)
         } else {
             let (store, pack) = s.rsplit_once('/').ok_or_else(|| invalid("expected docker://HOST/NAMESPACE/NAME[:TAG]"))?;
-            if store.ends_with(':') || store.ends_with("docker:/") || store.is_empty() {
+            // Checked as the store will be shown (trailing `/` dropped): `h/ns:/NAME` would
+            // print as `docker://h/ns:/NAME`, which is refused here.
+            let store = store.trim_end_matches('/');
+            if store.ends_with(':') || store.is_empty() {
                 return Err(invalid("expected docker://HOST/NAMESPACE/NAME[:TAG]"));
             }
             (StoreLocation::parse(store)?, pack)
@@ -93,6 +96,19 @@ mod tests {
 
         for bad in ["hello", "docker://hello", "oci:./out", "docker://h/ns/Hello:1", "docker://h/ns/hello@sha256:12", "docker://h/ns/hello:"] {
             assert!(PackRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn what_parses_prints_back_to_itself() {
+        // Found by fuzzing (fuzz/fuzz_targets/reference.rs): a store ending in `:/` parsed, but
+        // printed as `...:/NAME`, which did not.
+        for bad in ["h/ns:/x", "h/ns://x", "docker://h/ns:/x", "docker://h:/x", "docker:///x"] {
+            assert!(PackRef::parse(bad).is_err(), "{bad}");
+        }
+        for good in ["h/ns//x", "docker://h//x:1", "localhost:5000/x", "oci:-archive:y@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"] {
+            let r = PackRef::parse(good).unwrap();
+            assert_eq!(PackRef::parse(&r.to_string()).unwrap(), r, "{good}");
         }
     }
 }

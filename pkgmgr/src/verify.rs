@@ -72,7 +72,7 @@ async fn check_pack(toolpacks: &Toolpacks, store: Option<&dyn Store>, name: &str
     let reader: Box<dyn Read + Send> = if cached.is_file() {
         Box::new(std::fs::File::open(&cached).map_err(Error::io("cannot read", &cached))?)
     } else if let Some(store) = store {
-        Box::new(tokio_util::io::SyncIoBridge::new(store.open_blob(name, &layer).await?))
+        Box::new(tokio_util::io::SyncIoBridge::new(store.open_blob(name, &layer, None).await?))
     } else {
         check.unchecked = Some("its layer is not cached and no store was reachable".into());
         return Ok(check);

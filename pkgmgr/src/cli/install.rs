@@ -337,9 +337,9 @@ pub fn env(global: &Settings, args: &EnvArgs, printer: Printer) -> Result<()> {
             .collect();
         let tp = &toolpacks;
         let path: Vec<String> = state.packs.iter().flat_map(|(n, p)| p.path.iter().map(move |d| format!("{}/{d}", tp.current(n).display()))).collect();
-        printer.document(&json!({"path": path, "env": env}));
+        printer.document_verbatim(&json!({"path": path, "env": env}));
     } else {
-        printer.data(&script);
+        printer.verbatim(&script);
     }
     Ok(())
 }

@@ -114,7 +114,9 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<BuiltPack> {
         PackKind::Tool => (mt::TOOLPACK_ARTIFACT, mt::TOOLPACK_CONFIG),
         PackKind::Mcp => (mt::MCPPACK_ARTIFACT, mt::MCPPACK_CONFIG),
     };
-    let source = options.source.clone().unwrap_or_else(|| dir.display().to_string());
+    // A URL copied from a CI checkout may carry its token (`https://x-access-token:TOKEN@...`):
+    // the annotation is published, so it never does.
+    let source = options.source.as_deref().map_or_else(|| dir.display().to_string(), |s| crate::secrets::strip_userinfo(s).into_owned());
     let oci = OciImageManifest {
         schema_version: 2,
         media_type: Some(mt::OCI_MANIFEST.to_owned()),

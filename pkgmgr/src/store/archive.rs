@@ -147,7 +147,7 @@ impl Store for OciArchive {
         Ok(self.members.contains_key(&Self::blob_member(digest)))
     }
 
-    async fn open_blob(&self, name: &str, digest: &Digest) -> Result<BlobReader> {
+    async fn open_blob(&self, name: &str, digest: &Digest, _size: Option<u64>) -> Result<BlobReader> {
         let Some(&(offset, size)) = self.members.get(&Self::blob_member(digest)) else {
             return Err(Error::NotFound { what: format!("blob {digest} of {name}"), store: self.location.to_string() });
         };

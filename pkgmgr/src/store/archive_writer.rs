@@ -109,7 +109,7 @@ impl Store for OciArchiveWriter {
         Ok(self.state.lock().expect("archive lock").blobs.contains(digest))
     }
 
-    async fn open_blob(&self, name: &str, digest: &Digest) -> Result<BlobReader> {
+    async fn open_blob(&self, name: &str, digest: &Digest, _size: Option<u64>) -> Result<BlobReader> {
         Err(Error::NotFound { what: format!("blob {digest} of {name} (the archive is still being written)"), store: self.location.to_string() })
     }
 

@@ -116,7 +116,7 @@ impl Store for OciLayout {
         Ok(self.blob_path(digest).is_file())
     }
 
-    async fn open_blob(&self, name: &str, digest: &Digest) -> Result<BlobReader> {
+    async fn open_blob(&self, name: &str, digest: &Digest, _size: Option<u64>) -> Result<BlobReader> {
         let path = self.blob_path(digest);
         match tokio::fs::File::open(&path).await {
             Ok(f) => Ok(Box::pin(f)),

@@ -9,6 +9,7 @@ mod archive_writer;
 mod layout;
 mod registry;
 pub mod registry_config;
+pub mod retry;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,9 @@ impl StoreLocation {
         let (registry, namespace) = rest.split_once('/').unwrap_or((rest, ""));
         if registry.is_empty() || registry.contains(char::is_whitespace) {
             return Err(Error::UnknownStore(original.to_owned()));
+        }
+        if registry.contains('@') {
+            return Err(Error::CredentialsInStore(crate::secrets::redact(original).into_owned()));
         }
         Ok(Self::Registry { registry: registry.to_owned(), namespace: namespace.to_owned() })
     }
@@ -192,8 +196,9 @@ pub trait Store: Send + Sync {
     /// Whether the store already holds a blob (so a push can skip it).
     async fn has_blob(&self, name: &str, digest: &Digest) -> Result<bool>;
 
-    /// Stream a blob's bytes. The caller verifies the digest while reading.
-    async fn open_blob(&self, name: &str, digest: &Digest) -> Result<BlobReader>;
+    /// Stream a blob's bytes (`size`, when the caller knows it from a descriptor, lets a
+    /// download that stops short resume). The caller verifies the digest while reading.
+    async fn open_blob(&self, name: &str, digest: &Digest, size: Option<u64>) -> Result<BlobReader>;
 
     /// Store a blob (skipped by callers when [`Store::has_blob`] says it is there).
     async fn push_blob(&self, name: &str, blob: &Blob) -> Result<()>;
@@ -244,7 +249,7 @@ pub async fn open_for_write(location: &StoreLocation, config: &RegistryConfig) -
 
 /// Read a whole (small) blob and check it against its digest and an upper size bound.
 pub async fn read_blob(store: &dyn Store, name: &str, digest: &Digest, max: u64) -> Result<Bytes> {
-    let reader = store.open_blob(name, digest).await?;
+    let reader = store.open_blob(name, digest, None).await?;
     let mut buf = Vec::new();
     reader.take(max + 1).read_to_end(&mut buf).await.map_err(|e| Error::Corrupt {
         store: store.location().to_string(),

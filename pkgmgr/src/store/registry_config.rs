@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use oci_client::client::{Certificate, CertificateEncoding};
 use oci_client::secrets::RegistryAuth;
 
+use super::retry::RetryPolicy;
+use std::time::Duration;
+
 use crate::error::{Error, Result};
 
 /// Registry connection settings.
@@ -19,13 +22,32 @@ pub struct RegistryConfig {
     pub certs_dir: PathBuf,
     /// A PEM bundle of extra trusted CAs (`SSL_CERT_FILE`).
     pub ssl_cert_file: Option<PathBuf>,
+    /// How often and how long to try a failing request again (config `registry_retries`).
+    pub retry: RetryPolicy,
+    /// Longest wait for a connection (config `registry_connect_timeout`).
+    pub connect_timeout: Duration,
+    /// Longest wait for the next bytes of an answer (config `registry_read_timeout`): a
+    /// stalled download is resumed after it.
+    pub read_timeout: Duration,
 }
 
 impl Default for RegistryConfig {
     fn default() -> Self {
-        Self { insecure_registries: Vec::new(), certs_dir: PathBuf::from("/etc/docker/certs.d"), ssl_cert_file: None }
+        Self {
+            insecure_registries: Vec::new(),
+            certs_dir: PathBuf::from("/etc/docker/certs.d"),
+            ssl_cert_file: None,
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(DEFAULT_CONNECT_TIMEOUT),
+            read_timeout: Duration::from_secs(DEFAULT_READ_TIMEOUT),
+        }
     }
 }
+
+/// Default of `registry_connect_timeout`, seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: u64 = 15;
+/// Default of `registry_read_timeout`, seconds.
+pub const DEFAULT_READ_TIMEOUT: u64 = 60;
 
 impl RegistryConfig {
     /// Settings from the environment (`AIBOX_INSECURE_REGISTRIES`, `AIBOX_CERTS_DIR`, `SSL_CERT_FILE`).

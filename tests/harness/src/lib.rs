@@ -7,6 +7,10 @@
 //! small shell watchdog that stops it when the test process is gone, so a `static` shared by
 //! all tests of a binary ("start each server once per test binary") never leaks.
 
+mod fault_proxy;
+
+pub use fault_proxy::{Fault, FaultProxy, Logged, Rule};
+
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
