@@ -333,6 +333,7 @@ impl Error {
             Error::VersionExists { .. } => "published versions are immutable: bump `version` in pack.yaml (or pass --force to move the tag)".into(),
             Error::AgentConfig { .. } => "aibox left the file unchanged; fix it (or move it away) and run `aibox mcp regenerate`".into(),
             Error::Mcp(_) => "`aibox mcp list` shows the MCP packs the store offers and what is enabled".into(),
+            Error::Io { path, source, .. } if is_disk_full(source) => format!("the filesystem holding {} is full: free space there (`df -h`, `aibox cache gc`) and run the command again; nothing was changed", path.display()),
             Error::Build { .. } | Error::Io { .. } | Error::Registry { .. } | Error::Missing(_) | Error::Incomplete(_) => return None,
         })
     }
@@ -342,6 +343,11 @@ impl Error {
         let path = path.into();
         move |source| Error::Io { action, path, source }
     }
+}
+
+/// Whether an I/O error means the disk (or the user's quota) is full.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
 }
 
 /// Where and why a YAML document (policy, configuration, aibox.yaml, aibox.lock, images.yaml)

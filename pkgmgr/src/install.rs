@@ -370,8 +370,11 @@ impl Installer {
                 None => None,
             };
             let mut hashing = HashingReader::new(ReportingReader::new(SyncIoBridge::new(reader), reporter, id), size, tee_file);
+            // A full disk shows as a read error when the copy into the cache fails.
+            let cache_write = |source: std::io::Error| Error::Io { action: "cannot write", path: cache_dir.clone(), source };
             let unsafe_content = |e: ExtractError| match e {
                 ExtractError::Write { path, source } => Error::Io { action: "cannot write", path, source },
+                ExtractError::Read(io) if crate::error::is_disk_full(&io) => cache_write(io),
                 ExtractError::Read(io) => Error::Corrupt { store: store.clone(), reason: format!("layer {digest} of {label}: {io}") },
                 other => Error::UnsafeContent { pack: label.clone(), reason: other.to_string() },
             };
@@ -385,7 +388,7 @@ impl Installer {
             };
             // Check the digest even when extraction failed: a tampered blob is named as such.
             let finished = hashing.finish();
-            let (actual, read, _) = finished.map_err(|e| Error::Corrupt { store: store.clone(), reason: format!("layer {digest} of {label}: {e}") })?;
+            let (actual, read, _) = finished.map_err(|e| if crate::error::is_disk_full(&e) { cache_write(e) } else { Error::Corrupt { store: store.clone(), reason: format!("layer {digest} of {label}: {e}") } })?;
             if actual != digest || read != size {
                 if cached {
                     // A damaged cache entry is dropped; the next install downloads the layer.
