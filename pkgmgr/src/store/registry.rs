@@ -55,6 +55,26 @@ struct Endpoint {
     retry: RetryPolicy,
     /// `Authorization` per (repository, push), fetched once per process and dropped on a 401.
     tokens: tokio::sync::Mutex<HashMap<(String, bool), Option<HeaderValue>>>,
+    /// How the registry asks for credentials, from one `GET /v2/` per process.
+    challenge: tokio::sync::OnceCell<Challenge>,
+}
+
+/// What `GET /v2/` said about authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Challenge {
+    /// 200, or 401 with a Basic challenge: no token to negotiate (Basic credentials, if any,
+    /// are sent as they are).
+    NoToken,
+    /// 401 with a Bearer challenge (Docker's token flow, Harbor): a token per repository.
+    Bearer,
+}
+
+impl Challenge {
+    fn of(response: &Response) -> Self {
+        let bearer = response.status() == StatusCode::UNAUTHORIZED
+            && response.headers().get_all(header::WWW_AUTHENTICATE).iter().any(|v| v.to_str().is_ok_and(|v| v.trim_start().to_ascii_lowercase().starts_with("bearer")));
+        if bearer { Self::Bearer } else { Self::NoToken }
+    }
 }
 
 /// How to speak to a registry, decided once per process.
@@ -73,10 +93,10 @@ impl Registry {
         let registry = registry.clone();
         let credentials = credentials_for(&registry)?;
         let certificates = config.ca_certificates(&registry)?;
-        let transport = if is_loopback(&registry) || config.is_insecure(&registry) {
+        let (transport, challenge) = if is_loopback(&registry) || config.is_insecure(&registry) {
             probe(&registry, &certificates, config.is_insecure(&registry), config).await?
         } else {
-            Transport::Https
+            (Transport::Https, None)
         };
         let user_agent = concat!("aibox/", env!("CARGO_PKG_VERSION"));
         let client_config = ClientConfig {
@@ -110,6 +130,7 @@ impl Registry {
             credentials,
             retry: config.retry,
             tokens: tokio::sync::Mutex::default(),
+            challenge: tokio::sync::OnceCell::new_with(challenge),
         };
         Ok(Self { location, endpoint: Arc::new(endpoint) })
     }
@@ -231,19 +252,35 @@ impl Endpoint {
         if let Some(cached) = self.tokens.lock().await.get(&key) {
             return cached.clone();
         }
+        let basic = || match &self.credentials.auth {
+            RegistryAuth::Basic(user, password) => HeaderValue::from_str(&format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))).ok(),
+            RegistryAuth::Bearer(token) => HeaderValue::from_str(&format!("Bearer {token}")).ok(),
+            RegistryAuth::Anonymous => None,
+        };
+        let sensitive = |v: Option<HeaderValue>| {
+            v.map(|mut v| {
+                v.set_sensitive(true);
+                v
+            })
+        };
+        let challenge = self
+            .challenge
+            .get_or_try_init(|| async {
+                let probe = self.http.get(format!("{}/v2/", self.base)).send().await?;
+                Ok::<_, reqwest::Error>(Challenge::of(&probe))
+            })
+            .await;
+        // Only a Bearer challenge needs a token; a registry that could not be asked is asked
+        // again by the next request.
+        if matches!(challenge, Ok(Challenge::NoToken)) {
+            return sensitive(basic());
+        }
         let op = if push { oci_client::RegistryOperation::Push } else { oci_client::RegistryOperation::Pull };
         let reference = Reference::with_tag(self.registry.clone(), repository.to_owned(), "latest".to_owned());
         let negotiated = self.client.auth(&reference, &self.credentials.auth, op).await;
-        let value = match (&negotiated, &self.credentials.auth) {
-            (Ok(Some(token)), _) | (_, RegistryAuth::Bearer(token)) => HeaderValue::from_str(&format!("Bearer {token}")).ok(),
-            (_, RegistryAuth::Basic(user, password)) => {
-                HeaderValue::from_str(&format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))).ok()
-            }
-            (_, RegistryAuth::Anonymous) => None,
-        };
-        let value = value.map(|mut v| {
-            v.set_sensitive(true);
-            v
+        let value = sensitive(match &negotiated {
+            Ok(Some(token)) => HeaderValue::from_str(&format!("Bearer {token}")).ok(),
+            _ => basic(),
         });
         // A failed negotiation is not remembered: the next try negotiates again.
         if negotiated.is_ok() {
@@ -501,22 +538,20 @@ impl Store for Registry {
     }
 
     async fn list_tags(&self, name: &str) -> Result<Vec<String>> {
-        let reference = self.reference(name, "latest");
+        let repository = self.location.repository(name);
         let mut tags = Vec::new();
-        let mut last: Option<String> = None;
-        loop {
-            match self.with_retries(|| self.endpoint.client.list_tags(&reference, &self.endpoint.credentials.auth, Some(1000), last.as_deref())).await {
-                Ok(page) => {
-                    let done = page.tags.len() < 1000;
-                    last = page.tags.last().cloned();
-                    tags.extend(page.tags);
-                    if done || last.is_none() {
-                        break;
-                    }
-                }
-                Err(e) if is_not_found(&e) => break,
-                Err(e) => return Err(self.error("listing tags", name, e)),
+        let mut next = Some(format!("/v2/{repository}/tags/list?n=1000"));
+        while let Some(target) = next.take() {
+            let response = self.endpoint.send(Method::GET, &target, &repository, false, |r| r).await?;
+            match response.status() {
+                StatusCode::OK => {}
+                StatusCode::NOT_FOUND => break,
+                _ => return Err(self.endpoint.unexpected("GET", &target, &repository, response).await),
             }
+            // Pages: `Link: </v2/...?last=X&n=1000>; rel="next"`.
+            next = response.headers().get(header::LINK).and_then(|v| v.to_str().ok()).and_then(|v| Some(v.split_once('<')?.1.split_once('>')?.0.to_owned()));
+            let page: TagList = response.json().await.map_err(|e| Error::Registry { registry: self.endpoint.registry.clone(), operation: format!("GET {}", path_of(&target)), reason: error_chain(&e) })?;
+            tags.extend(page.tags.unwrap_or_default());
         }
         tags.sort();
         tags.dedup();
@@ -664,19 +699,17 @@ impl Store for Registry {
     }
 }
 
-fn is_not_found(e: &OciDistributionError) -> bool {
-    match e {
-        OciDistributionError::ImageManifestNotFoundError(_) | OciDistributionError::ServerError { code: 404, .. } => true,
-        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
-            matches!(e.code, OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound | OciErrorCode::BlobUnknown)
-        }),
-        _ => false,
-    }
+/// `GET /v2/<name>/tags/list`.
+#[derive(serde::Deserialize)]
+struct TagList {
+    /// `null` for a repository with no tags.
+    tags: Option<Vec<String>>,
 }
+
 
 /// Decide how to speak to a loopback or insecure registry: verified TLS when it answers that
 /// way, else plain HTTP, else (only when listed insecure) unverified TLS.
-async fn probe(registry: &str, certificates: &[oci_client::client::Certificate], insecure: bool, config: &RegistryConfig) -> Result<Transport> {
+async fn probe(registry: &str, certificates: &[oci_client::client::Certificate], insecure: bool, config: &RegistryConfig) -> Result<(Transport, Option<Challenge>)> {
     let mut builder = reqwest::Client::builder().connect_timeout(config.connect_timeout).timeout(config.read_timeout.max(Duration::from_secs(20)));
     let roots: Vec<reqwest::Certificate> = certificates.iter().filter_map(|c| reqwest::Certificate::from_pem(&c.data).ok()).collect();
     if !roots.is_empty() {
@@ -684,17 +717,18 @@ async fn probe(registry: &str, certificates: &[oci_client::client::Certificate],
     }
     let client = builder.build().map_err(|e| Error::RegistryUnreachable { registry: registry.to_owned(), reason: error_chain(&e) })?;
     let https_error = match client.get(format!("https://{registry}/v2/")).send().await {
-        Ok(_) => return Ok(Transport::Https),
+        Ok(response) => return Ok((Transport::Https, Some(Challenge::of(&response)))),
         Err(e) => error_chain(&e),
     };
     if let Ok(response) = client.get(format!("http://{registry}/v2/")).send().await {
+        let challenge = Challenge::of(&response);
         let tls_only = response.status() == reqwest::StatusCode::BAD_REQUEST
             && response.text().await.is_ok_and(|t| t.contains("HTTPS server"));
         if !tls_only {
-            return Ok(Transport::Http);
+            return Ok((Transport::Http, Some(challenge)));
         }
         if insecure {
-            return Ok(Transport::HttpsUnverified);
+            return Ok((Transport::HttpsUnverified, None));
         }
         return Err(Error::UntrustedCertificate { registry: registry.to_owned(), reason: https_error });
     }
