@@ -13,13 +13,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io("cannot write to", dir))?;
+    let mut tmp = temp_beside(dir, path)?;
     tmp.write_all(bytes).map_err(Error::io("cannot write", path))?;
     make_public(tmp.as_file(), path)?;
     tmp.as_file().sync_all().map_err(Error::io("cannot sync", path))?;
     tmp.persist(path).map_err(|e| Error::io("cannot write", path)(e.error))?;
     sync_dir(dir);
     Ok(())
+}
+
+/// A temporary file for replacing `path`, in `dir`: `.<name>.aibox-XXXXXX.tmp`, so one a killed
+/// process left can be told apart. Such leftovers older than ten minutes (no writer takes that
+/// long) are removed first: they may be copies of a config holding tokens.
+fn temp_beside(dir: &Path, path: &Path) -> Result<tempfile::NamedTempFile> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = format!(".{name}.aibox-");
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let stale = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+        for e in entries.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            if file.starts_with(&prefix) && file.ends_with(".tmp") && e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < stale) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    tempfile::Builder::new().prefix(&prefix).suffix(".tmp").tempfile_in(dir).map_err(Error::io("cannot write to", dir))
 }
 
 /// Make a rename in `dir` durable (best effort: some filesystems refuse to sync a directory).
@@ -49,7 +67,7 @@ pub fn write_through(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(&dir).map_err(Error::io("cannot create", &dir))?;
     let old = std::fs::metadata(&target).ok();
     let mode = old.as_ref().map_or(0o600, |m| m.permissions().mode() & 0o7777);
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(Error::io("cannot write to", &dir))?;
+    let mut tmp = temp_beside(&dir, &target)?;
     tmp.write_all(bytes).map_err(Error::io("cannot write", path))?;
     tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(Error::io("cannot set mode of", path))?;
     if let Some(m) = &old {
@@ -77,6 +95,28 @@ fn resolve_links(path: &Path) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftovers_of_killed_writers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let old = dir.path().join(".config.json.aibox-abc123.tmp");
+        let fresh = dir.path().join(".config.json.aibox-def456.tmp");
+        let other = dir.path().join(".other.json.aibox-abc123.tmp");
+        for p in [&old, &fresh, &other] {
+            std::fs::write(p, "{}").unwrap();
+        }
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for p in [&old, &other] {
+            std::fs::File::options().write(true).open(p).unwrap().set_modified(hour_ago).unwrap();
+        }
+        write_through(&path, b"{}").unwrap();
+        assert!(!old.exists(), "a stale leftover of this file is removed");
+        assert!(fresh.exists(), "a recent one may be another writer's: kept");
+        assert!(other.exists(), "another file's leftovers are not this writer's business");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+    }
 
     #[test]
     fn writes_through_links_keeping_mode() {

@@ -82,6 +82,8 @@ impl Cache {
     /// cannot be written only costs speed later).
     pub fn keep_tree(&self, layer: &Digest, staging: &Path, extracted: &Extracted) {
         let tree = self.tree(layer);
+        // A marker from before (`install --force`) must not vouch for the tree being replaced.
+        let _ = fs::remove_file(self.tree_marker(layer));
         let _ = fs::remove_dir_all(&tree);
         if fs::create_dir_all(&tree).is_ok() && link_tree(staging, &tree).is_ok() {
             let _ = write_atomic(&self.tree_marker(layer), &serde_json::to_vec(extracted).expect("serializes"));
@@ -125,14 +127,24 @@ impl Cache {
             }
             let path = entry.path();
             if path.is_dir() {
+                // The marker first: a run killed while the tree goes must not leave a half tree
+                // that the next install takes for a whole one.
+                remove_if_there(&trees.join(format!("{hex}.json")))?;
                 out.bytes += walkdir::WalkDir::new(&path).into_iter().flatten().filter(|e| e.file_type().is_file()).map(|e| freed(e.path())).sum::<u64>();
                 fs::remove_dir_all(&path).map_err(Error::io("cannot remove", &path))?;
                 out.trees += 1;
             } else {
-                fs::remove_file(&path).map_err(Error::io("cannot remove", &path))?;
+                remove_if_there(&path)?;
             }
         }
         Ok(out)
+    }
+}
+
+fn remove_if_there(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("cannot remove", path)(e)),
+        _ => Ok(()),
     }
 }
 

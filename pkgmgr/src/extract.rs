@@ -149,7 +149,7 @@ pub fn extract(reader: impl Read, dest: &Path, prefix: &str, limits: &Limits) ->
                 fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(write_err(&target))?;
             }
             tar::EntryType::Symlink => {
-                let link = entry.link_name().map_err(ExtractError::Read)?.ok_or_else(|| refuse("symlink without a target"))?.into_owned();
+                let link = entry.link_name().map_err(ExtractError::Read)?.filter(|l| !l.as_os_str().is_empty()).ok_or_else(|| refuse("symlink without a target"))?.into_owned();
                 if !symlink_stays_inside(&rel, &link) {
                     return Err(refuse(&format!("symlink to `{}` points outside the pack", link.display())));
                 }
@@ -245,5 +245,29 @@ mod tests {
         assert!(relative_under(Path::new("opt/toolpacks/a/1.0.0/../../b/x"), p).is_err());
         assert!(relative_under(Path::new("opt/toolpacks/b/1.0.0/x"), p).is_err());
         assert!(relative_under(Path::new("etc/x"), p).is_err());
+    }
+
+    #[test]
+    fn a_symlink_without_a_target_is_refused() {
+        // Found by fuzzing (fuzz/fuzz_targets/extract.rs): an empty link name went on to
+        // symlink(2) and failed as a write error (ENOENT) instead of being refused. The empty
+        // name comes from a GNU long-link record (a PAX `linkpath=` does the same).
+        let mut long = tar::Header::new_gnu();
+        long.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+        long.set_entry_type(tar::EntryType::GNULongLink);
+        long.set_size(1);
+        long.set_cksum();
+        let mut h = tar::Header::new_gnu();
+        h.set_path("opt/toolpacks/a/1.0.0/l").unwrap();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_cksum();
+        let mut bytes = long.as_bytes().to_vec();
+        bytes.extend([0; 512]); // the record's body: one NUL, padded
+        bytes.extend(h.as_bytes());
+        bytes.extend([0; 1024]);
+        let dir = tempfile::tempdir().unwrap();
+        let err = extract(&bytes[..], dir.path(), "opt/toolpacks/a/1.0.0", &Limits::default()).unwrap_err();
+        assert!(matches!(&err, ExtractError::Refused { reason, .. } if reason == "symlink without a target"), "{err}");
     }
 }

@@ -431,6 +431,9 @@ fn create_cache_paths(packs: &[Resolved]) {
 pub async fn uninstall(toolpacks: &Toolpacks, names: &[String], force: bool) -> Result<Vec<String>> {
     let lock = lock(toolpacks).await?;
     let mut state = toolpacks.state()?;
+    // Finish what a run killed after writing the state left (links, env.sh, trees to remove):
+    // its re-run then answers "not installed" with everything in order.
+    toolpacks.sync_to_state(&lock, &state)?;
     let removing: HashSet<&str> = names.iter().map(String::as_str).collect();
     for name in names {
         if !state.packs.contains_key(name) {
@@ -470,6 +473,13 @@ pub async fn collect_cache(toolpacks: &Toolpacks, all: bool, also_keep: &[String
         toolpacks.state()?.packs.values().map(|p| p.layer.as_str()).chain(also_keep.iter().map(String::as_str)).map(|l| l.trim_start_matches("sha256:").to_owned()).collect()
     };
     toolpacks.cache().collect(&keep)
+}
+
+/// Re-derive links and env.sh from the state, and remove leftovers, under the lock: what a run
+/// killed after writing the state had not finished.
+pub async fn settle(toolpacks: &Toolpacks) -> Result<()> {
+    let lock = lock(toolpacks).await?;
+    toolpacks.sync_to_state(&lock, &toolpacks.state()?)
 }
 
 /// Take the toolpacks lock without blocking the async runtime.

@@ -187,6 +187,13 @@ impl Toolpacks {
         let staged = staging.keep();
         fs::set_permissions(&staged, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(Error::io("cannot set mode of", &staged))?;
         fs::rename(&staged, &target).map_err(Error::io("cannot move into place", &target))?;
+        // A new pack gets its `current` link before the state names it: a run killed after
+        // writing the state never leaves an installed pack without one (MCP servers and
+        // commands resolve through it). `sync_to_state` removes it with the tree otherwise.
+        let link = self.current(name);
+        if fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(version, &link).map_err(Error::io("cannot create", &link))?;
+        }
         Ok(())
     }
 

@@ -149,10 +149,16 @@ pub async fn install(global: &Settings, args: InstallArgs, printer: Printer) -> 
     mcp_after(global, &outcomes, printer)
 }
 
-/// Agent configs that point into changed packs are rendered again.
+/// Agent configs that point into these packs are rendered again. Unchanged packs too: a run
+/// killed after installing them may not have rendered them (a failure to render those is not
+/// this run's, and does not fail it).
 pub(super) fn mcp_after(global: &Settings, outcomes: &[PackOutcome], printer: Printer) -> Result<()> {
-    let changed: Vec<String> = outcomes.iter().filter(|o| o.action != "already-installed").map(|o| o.name.clone()).collect();
-    if changed.is_empty() { Ok(()) } else { super::mcp::packs_changed(global, &changed, printer) }
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = outcomes.iter().map(|o| o.name.clone()).collect();
+    let rendered = super::mcp::packs_changed(global, &names, printer);
+    if outcomes.iter().any(|o| o.action != "already-installed") { rendered } else { Ok(()) }
 }
 
 pub(super) fn report(outcomes: &[PackOutcome], printer: Printer, global: &Settings) {
@@ -177,7 +183,15 @@ pub(super) fn report(outcomes: &[PackOutcome], printer: Printer, global: &Settin
 }
 
 pub async fn uninstall(global: &Settings, args: UninstallArgs, printer: Printer) -> Result<()> {
-    let removed = aibox_pkgmgr::install::uninstall(&Toolpacks::new(&global.toolpacks_dir), &args.packs, args.force).await?;
+    let removed = match aibox_pkgmgr::install::uninstall(&Toolpacks::new(&global.toolpacks_dir), &args.packs, args.force).await {
+        Ok(removed) => removed,
+        Err(e) => {
+            // A run killed after writing the state left agents pointing into removed packs:
+            // servers whose pack is gone come out now (also when this run is refused).
+            let _ = super::mcp::packs_changed(global, &[], printer);
+            return Err(e);
+        }
+    };
     for name in &removed {
         printer.status("Removed", name);
     }

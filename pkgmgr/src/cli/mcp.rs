@@ -152,7 +152,11 @@ async fn enable(global: &Settings, args: EnableArgs, printer: Printer) -> Result
         .cloned()
         .collect();
     let mut installed_now = Vec::new();
-    if !missing.is_empty() {
+    if missing.is_empty() {
+        // Installed by a run that was killed before it wrote env.sh: finish that. Best effort:
+        // packs baked into an image may sit in a directory this user cannot write.
+        let _ = aibox_pkgmgr::install::settle(&mcp.toolpacks).await;
+    } else {
         let outcomes = installer(global, printer, Limits::default(), false).await?.install(&missing).await?;
         for o in &outcomes {
             if o.action != "already-installed" {

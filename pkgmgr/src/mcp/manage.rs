@@ -184,12 +184,12 @@ impl Mcp {
     pub fn enable(&self, names: &[String], scope: &Scope, forced: &[&'static Profile], policy: &Policy) -> Result<Report> {
         self.check(names, scope, policy)?;
         let lock = McpState::lock(&self.dir())?;
-        let mut state = McpState::load(&self.dir())?;
+        let mut state = self.load_state()?;
         state.enabled.entry(scope.key()).or_default().extend(names.iter().cloned());
         if *scope == Scope::User {
             state.workspaces.insert(scope.key(), self.places.workspace.clone());
         }
-        let report = self.render_scope(&mut state, scope, forced, Mode::Keep);
+        let report = self.render_scope(&mut state, scope, forced, Mode::Keep, &|s| s.save(&self.dir(), &lock));
         state.save(&self.dir(), &lock)?;
         Ok(report)
     }
@@ -197,7 +197,7 @@ impl Mcp {
     /// Disable servers in `scope`: take out every entry aibox wrote for them.
     pub fn disable(&self, names: &[String], scope: &Scope) -> Result<Report> {
         let lock = McpState::lock(&self.dir())?;
-        let mut state = McpState::load(&self.dir())?;
+        let mut state = self.load_state()?;
         let enabled = state.enabled.get(&scope.key()).cloned().unwrap_or_default();
         let unknown: Vec<&String> = names.iter().filter(|n| !enabled.contains(*n) && !written_anywhere(&state, scope, n)).collect();
         if !unknown.is_empty() {
@@ -208,7 +208,7 @@ impl Mcp {
         for name in names {
             enabled.remove(name);
         }
-        let report = self.render_scope(&mut state, scope, &[], Mode::Keep);
+        let report = self.render_scope(&mut state, scope, &[], Mode::Keep, &|s| s.save(&self.dir(), &lock));
         prune(&mut state);
         state.save(&self.dir(), &lock)?;
         Ok(report)
@@ -218,12 +218,12 @@ impl Mcp {
     /// `scope` limits it to one scope.
     pub fn regenerate(&self, scope: Option<&Scope>, forced: &[&'static Profile]) -> Result<Report> {
         let lock = McpState::lock(&self.dir())?;
-        let mut state = McpState::load(&self.dir())?;
+        let mut state = self.load_state()?;
         let mut report = Report::default();
         for s in Self::scopes(&state, scope) {
             // `--agent` without `--scope` names the user's agents.
             let forced = if scope.is_none() && s != Scope::User { &[][..] } else { forced };
-            let r = self.render_scope(&mut state, &s, forced, Mode::Reset);
+            let r = self.render_scope(&mut state, &s, forced, Mode::Reset, &|s| s.save(&self.dir(), &lock));
             report.changes.extend(r.changes);
             report.errors.extend(r.errors);
         }
@@ -240,18 +240,20 @@ impl Mcp {
             return Ok(Report::default());
         }
         let lock = McpState::lock(&dir)?;
-        let mut state = McpState::load(&dir)?;
+        let mut state = self.load_state()?;
         let packs = self.toolpacks.state()?;
         let mut report = Report::default();
         for scope in Self::scopes(&state, None) {
             let enabled = state.enabled.get(&scope.key()).cloned().unwrap_or_default();
             let gone: Vec<String> = enabled.iter().filter(|n| !packs.packs.contains_key(*n)).cloned().collect();
-            let touched = enabled.iter().any(|n| Server::packs(n, &packs).iter().any(|p| changed.contains(p))) || !gone.is_empty();
+            // Entries of a server whose pack is gone that a killed run had not taken out yet.
+            let left = state.written.values().any(|w| w.scope == scope.key() && w.entries.keys().any(|n| !enabled.contains(n) && !packs.packs.contains_key(n)));
+            let touched = enabled.iter().any(|n| Server::packs(n, &packs).iter().any(|p| changed.contains(p))) || !gone.is_empty() || left;
             if touched {
                 if let Some(set) = state.enabled.get_mut(&scope.key()) {
                     set.retain(|n| !gone.contains(n));
                 }
-                let r = self.render_scope(&mut state, &scope, &[], Mode::Keep);
+                let r = self.render_scope(&mut state, &scope, &[], Mode::Keep, &|s| s.save(&dir, &lock));
                 report.changes.extend(r.changes);
                 report.errors.extend(r.errors);
             }
@@ -263,7 +265,7 @@ impl Mcp {
 
     /// Where each enabled server stands in each agent.
     pub fn status(&self, scope: Option<&Scope>) -> Result<Vec<ServerStatus>> {
-        let state = McpState::load(&self.dir())?;
+        let state = self.load_state()?;
         let packs = self.toolpacks.state()?;
         let mut out = Vec::new();
         for s in Self::scopes(&state, scope) {
@@ -328,7 +330,37 @@ impl Mcp {
         targets
     }
 
-    fn render_scope(&self, state: &mut McpState, scope: &Scope, forced: &[&'static Profile], mode: Mode) -> Report {
+    /// aibox's MCP state, with what a killed run left pending settled: the record of an edit
+    /// being written stands when the file holds exactly the entries it names, else the record
+    /// from before the edit does.
+    fn load_state(&self) -> Result<McpState> {
+        let mut state = McpState::load(&self.dir())?;
+        for (file, w) in &mut state.written {
+            let Some(before) = w.pending.take() else { continue };
+            let (format, container) = super::agents::profile(&w.agent).map_or((Format::Json, Container::Map(&["mcpServers"])), |p| (p.format, p.container));
+            let doc = match std::fs::read_to_string(file).map(|text| Document::parse(format, &text)) {
+                Ok(Ok(doc)) => Some(doc),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                // Left pending, settled once the file reads and parses again.
+                _ => {
+                    w.pending = Some(before);
+                    continue;
+                }
+            };
+            let written = w.entries.keys().chain(before.entries.keys()).filter(|n| w.entries.get(*n) != before.entries.get(*n)).all(|name| {
+                let current = doc.as_ref().and_then(|d| d.get(container, name).ok().flatten());
+                current.as_ref().map(entry_hash).as_ref() == w.entries.get(name)
+            });
+            if !written {
+                *w = *before;
+            }
+        }
+        Ok(state)
+    }
+
+    /// Render the enabled set of `scope` into its files; `save` writes the state (before each
+    /// file, so that a run killed between files leaves no entry of aibox's unrecorded).
+    fn render_scope(&self, state: &mut McpState, scope: &Scope, forced: &[&'static Profile], mode: Mode, save: &dyn Fn(&McpState) -> Result<()>) -> Report {
         let mut report = Report::default();
         for profile in forced {
             if profile.file(scope, &self.env).is_none() {
@@ -389,7 +421,7 @@ impl Mcp {
             if let Some(reason) = target.profile.and_then(|p| notes_for(p, &servers)) {
                 report.changes.push(change(&target, "", Action::Unchanged, Some(reason)));
             }
-            apply(&target, scope, &wanted, mode, state, &mut report);
+            apply(&target, scope, &wanted, mode, state, save, &mut report);
         }
         report
     }
@@ -455,7 +487,7 @@ fn probe(target: &Target, server: &Server, name: &str, state: &McpState) -> (&'s
 }
 
 /// Bring one file in line with `wanted` (name → entry, or `None` to take aibox's entry out).
-fn apply(target: &Target, scope: &Scope, wanted: &[(String, Option<Value>)], mode: Mode, state: &mut McpState, report: &mut Report) {
+fn apply(target: &Target, scope: &Scope, wanted: &[(String, Option<Value>)], mode: Mode, state: &mut McpState, save: &dyn Fn(&McpState) -> Result<()>, report: &mut Report) {
     for _attempt in 0..3 {
         let original = match std::fs::read_to_string(&target.file) {
             Ok(t) => Some(t),
@@ -486,6 +518,7 @@ fn apply(target: &Target, scope: &Scope, wanted: &[(String, Option<Value>)], mod
             created_file: original.is_none(),
             ..Written::default()
         });
+        let before = record.clone();
         let mut changes = Vec::new();
         let mut expect = Vec::new();
         let outcome = edit_entries(&mut doc, target, wanted, mode, &mut record, &mut changes, &mut expect).and_then(|()| tidy(&mut doc, target, &mut record));
@@ -504,8 +537,18 @@ fn apply(target: &Target, scope: &Scope, wanted: &[(String, Option<Value>)], mod
             if std::fs::read_to_string(&target.file).ok() != original {
                 continue;
             }
-            let written = if remove_file { std::fs::remove_file(&target.file).map_err(Error::io("cannot remove", &target.file)) } else { crate::atomic::write_through(&target.file, new_text.as_bytes()) };
+            // The state first, with the new record and the one from before it: killed around
+            // the write, the next run still knows which entries in the file are aibox's.
+            let previous = state.written.get(&target.file).cloned();
+            state.written.insert(target.file.clone(), Written { pending: Some(Box::new(before)), ..record.clone() });
+            let written = save(state).and_then(|()| {
+                if remove_file { std::fs::remove_file(&target.file).map_err(Error::io("cannot remove", &target.file)) } else { crate::atomic::write_through(&target.file, new_text.as_bytes()) }
+            });
             if let Err(e) = written {
+                match previous {
+                    Some(w) => state.written.insert(target.file.clone(), w),
+                    None => state.written.remove(&target.file),
+                };
                 report.changes.push(change(target, "", Action::Failed, Some(e.to_string())));
                 return;
             }
@@ -636,6 +679,9 @@ fn without(mut value: Value, container: Container, names: &[&String], drop_empty
             items.retain(|i| !names.iter().any(|n| i["name"] == n.as_str()));
             items.is_empty()
         }
+        // An empty YAML container (`extensions:` with nothing under it) reads as null; the
+        // editor fills it in as if it were missing.
+        Some(Value::Null) => true,
         _ => false,
     };
     if empty
@@ -663,4 +709,30 @@ fn check_written(target: &Target, old_text: &str, doc: &Document, expect: &[(&St
         return Err("aibox's edit would change other parts of the file; this is a bug".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_empty_yaml_container_is_filled_in() {
+        // Found by fuzzing (fuzz/fuzz_targets/mcp_yaml.rs): `extensions:` with nothing under it
+        // reads as null; filling it in was taken for a change to other parts of the file.
+        let goose = super::super::agents::profile("goose").unwrap();
+        let target = Target { agent: "goose", file: PathBuf::from("/nonexistent/config.yaml"), format: Format::Yaml, container: goose.container, new_text: "", profile: Some(goose) };
+        let old = "GOOSE_MODEL: x\nextensions:\n";
+        let mut doc = Document::parse(Format::Yaml, old).unwrap();
+        let entry = json!({"enabled": true, "type": "stdio", "cmd": "/bin/s", "args": []});
+        doc.set(target.container, "s", &entry).unwrap();
+        let name = "s".to_owned();
+        check_written(&target, old, &doc, &[(&name, Some(&entry))]).unwrap();
+        // And out again.
+        let added = doc.text();
+        let mut doc = Document::parse(Format::Yaml, &added).unwrap();
+        assert!(doc.remove(target.container, "s").unwrap());
+        check_written(&target, &added, &doc, &[(&name, None)]).unwrap();
+    }
 }

@@ -46,6 +46,10 @@ pub struct Written {
     /// aibox created the file: it goes when nothing but aibox's empty skeleton is left.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub created_file: bool,
+    /// While an edit of the file is being written, the record from before it: a run killed
+    /// mid-write leaves it, and the next one settles from the file which of the two holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Box<Written>>,
 }
 
 /// The held MCP lock; released on drop.
