@@ -56,13 +56,16 @@ def free_port():
     return port
 
 
-def start_registry(work):
+def start_registry(work, access_log=None):
+    """A distribution registry on loopback; its access log (a line per request) goes to the
+    file `access_log` when given."""
     port = free_port()
     cfg = os.path.join(work, "registry.yml")
     with open(cfg, "w") as f:
         f.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {work}/registry\n"
                 f"http:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen(["docker-registry", "serve", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = open(access_log, "w") if access_log else subprocess.DEVNULL
+    proc = subprocess.Popen(["docker-registry", "serve", cfg], stdout=out, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
             if "200" in sh(f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/v2/"):

@@ -15,6 +15,8 @@ layers: what any installer must at least do). It reports, by median of alternate
 usage: bench/load_bench.py [--runs N] [--sizes 1,8,32] [--aibox PATH]
 """
 import argparse
+import base64
+import json
 import os
 import random
 import re
@@ -26,26 +28,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from install_bench import ROOT, free_port, sh  # noqa: E402
-
-
-def start_registry(work):
-    """A registry whose access log (one line per request) goes to work/access.log."""
-    port = free_port()
-    cfg = os.path.join(work, "registry.yml")
-    with open(cfg, "w") as f:
-        f.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {work}/registry\n"
-                f"http:\n  addr: 127.0.0.1:{port}\n")
-    log = open(os.path.join(work, "access.log"), "w")
-    proc = subprocess.Popen(["docker-registry", "serve", cfg], stdout=log, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            if "200" in sh(f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/v2/"):
-                return proc, f"127.0.0.1:{port}"
-        except subprocess.CalledProcessError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("registry did not start")
+from install_bench import ROOT, sh, start_registry  # noqa: E402
 
 
 def make_tree(root, files, seed):
@@ -55,7 +38,6 @@ def make_tree(root, files, seed):
     for i in range(files):
         d = os.path.join(root, "lib", f"d{i % 16}")
         os.makedirs(d, exist_ok=True)
-        import base64
         data = base64.b64encode(rng.randbytes(48 * 1024))
         with open(os.path.join(d, f"f{i}.txt"), "wb") as f:
             f.write(data)
@@ -89,8 +71,8 @@ def main():
     sizes = [int(s) for s in args.sizes.split(",")]
     aibox = args.aibox
     work = tempfile.mkdtemp(prefix="aibox-load-")
-    proc, registry = start_registry(work)
     access = os.path.join(work, "access.log")
+    proc, registry = start_registry(work, access)
     try:
         env = dict(os.environ, COSIGN_PASSWORD="bench", NO_COLOR="1", HOME=os.path.join(work, "home"))
         os.makedirs(env["HOME"], exist_ok=True)
@@ -109,7 +91,6 @@ def main():
         layers = []
         for name in ["base", "tool"]:
             raw = sh(f"skopeo inspect --raw --tls-verify=false docker://{registry}/load/{name}:1.0.0")
-            import json
             layer = json.loads(raw)["layers"][0]
             layers.append((name, layer["digest"], layer["size"]))
         layer_bytes = sum(size for _, _, size in layers)
