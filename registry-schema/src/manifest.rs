@@ -478,7 +478,12 @@ impl PackManifest {
             }
             return Ok(());
         }
-        let fields = [("args", self.args.iter().collect::<Vec<_>>()), ("env", self.env.values().collect()), ("headers", self.headers.values().collect())];
+        let fields = [
+            ("args", self.args.iter().collect::<Vec<_>>()),
+            ("env", self.env.values().collect()),
+            ("headers", self.headers.values().collect()),
+            ("url", self.url.iter().collect()),
+        ];
         for (field, values) in fields {
             for value in values {
                 check_placeholders(value).map_err(|m| (field, m))?;
@@ -704,6 +709,15 @@ mod tests {
         assert!(parse("command: x\nargs: [\"${USER}\"]\n").unwrap_err().to_string().contains("unknown placeholder `${USER}`"));
         assert!(parse("command: x\nargs: [\"${WORKSPACE}\", \"${env:GH_TOKEN}\"]\nfilesystem_requires: [\"${WORKSPACE}\", /tmp]\n").is_ok());
         assert!(parse("command: x\nfilesystem_requires: [relative]\n").is_err());
+    }
+
+    #[test]
+    fn url_placeholders() {
+        // Found by fuzzing (fuzz/fuzz_targets/pack_manifest.rs): an unclosed `${env:` in `url`
+        // was not checked, and went into agent configs as it was (not as the agent's syntax).
+        assert!(parse("transport: http\nurl: \"https://mcp.internal/${env:TOKEN\"\n").unwrap_err().to_string().contains("unclosed"));
+        assert!(parse("transport: http\nurl: \"https://mcp.internal/${USER}\"\n").unwrap_err().to_string().contains("unknown placeholder"));
+        assert!(parse("transport: http\nurl: \"https://mcp.internal/${env:TENANT}/mcp?w=${WORKSPACE}\"\n").is_ok());
     }
 
     #[test]

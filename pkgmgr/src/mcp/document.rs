@@ -92,12 +92,12 @@ impl Document {
                 let Container::Map(path) = container else { return Err("a JSON config keeps servers in a map".into()) };
                 let Some(mut object) = root.object_value() else { return Ok(None) };
                 for key in path {
-                    match object.get(key) {
+                    match json_prop(&object, key)? {
                         None => return Ok(None),
                         Some(prop) => object = prop.value().and_then(|v| v.as_object()).ok_or_else(|| format!("`{}` is not an object", path.join(".")))?,
                     }
                 }
-                Ok(object.get(name).and_then(|p| p.to_serde_value()))
+                Ok(json_prop(&object, name)?.and_then(|p| p.to_serde_value()))
             }
             Self::Toml(doc) => {
                 let Container::Map(path) = container else { return Err("a TOML config keeps servers in tables".into()) };
@@ -142,9 +142,10 @@ impl Document {
                 let Container::Map(path) = container else { return Err("a JSON config keeps servers in a map".into()) };
                 let mut object = root.object_value_or_create().ok_or("the file is not a JSON object")?;
                 for key in path {
+                    json_prop(&object, key)?;
                     object = object.object_value_or_create(key).ok_or_else(|| format!("`{}` is not an object", path.join(".")))?;
                 }
-                match object.get(name) {
+                match json_prop(&object, name)? {
                     Some(prop) => prop.set_value(to_cst(entry)),
                     None => {
                         object.append(name, to_cst(entry));
@@ -338,6 +339,15 @@ impl Document {
         }
         Ok(true)
     }
+}
+
+/// The property `key` of a JSON object. With the key twice, agents read the last one and the
+/// CST would edit the first: an error, never an edit the agent does not see.
+fn json_prop(object: &jsonc_parser::cst::CstObject, key: &str) -> Result<Option<jsonc_parser::cst::CstObjectProp>, String> {
+    if object.properties().iter().filter(|p| p.decoded_name().as_deref() == Some(key)).count() > 1 {
+        return Err(format!("`{key}` appears more than once in the object; remove the duplicate"));
+    }
+    Ok(object.get(key))
 }
 
 fn to_usize(n: u64) -> usize {
@@ -569,5 +579,22 @@ mod tests {
         assert!(doc.set(MAP, "s", &json!({})).is_err());
         let mut doc = Document::parse(Format::Toml, "mcp_servers = { a = { command = \"x\" } }\n").unwrap();
         assert!(doc.set(Container::Map(&["mcp_servers"]), "s", &json!({"command": "y"})).unwrap_err().contains("inline"));
+    }
+
+    #[test]
+    fn json_duplicate_keys_on_the_path_are_errors() {
+        // Found by fuzzing (fuzz/fuzz_targets/mcp_json.rs): with `mcpServers` twice, the entry
+        // went into the first one, while agents (JSON.parse) read the last.
+        let text = "{\"mcpServers\": {}, \"x\": 1, \"mcpServers\": {\"a\": {\"command\": \"a\"}}}";
+        let mut doc = Document::parse(Format::Json, text).unwrap();
+        assert!(doc.get(MAP, "s").unwrap_err().contains("more than once"));
+        assert!(doc.set(MAP, "s", &json!({"command": "s"})).unwrap_err().contains("more than once"));
+        assert!(doc.remove(MAP, "a").is_err());
+        assert_eq!(doc.text(), text);
+        let mut doc = Document::parse(Format::Json, "{\"mcpServers\": {\"s\": {}, \"s\": {\"command\": \"x\"}}}").unwrap();
+        assert!(doc.set(MAP, "s", &json!({"command": "s"})).is_err());
+        // Duplicates elsewhere are not aibox's business.
+        let out = edit(Format::Json, MAP, "{\"a\": 1, \"a\": 2}", "s", &json!({"command": "s"}));
+        assert!(out.contains("\"a\": 2"), "{out}");
     }
 }
